@@ -1,0 +1,49 @@
+"""`optimlab <verb>`: every module in optimlab/commands/ that defines `register(subparsers)` is a verb.
+
+A verb's `register` adds its subparser and sets ``func`` to a function ``(args) -> int``.
+Errors a user can cause (bad specs, unknown names) print one line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+from . import __version__, commands
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="optimlab",
+        description="A laboratory for the optimization algorithms of deep learning.",
+    )
+    parser.add_argument("--version", action="version", version=f"optimlab {__version__}")
+    subparsers = parser.add_subparsers(dest="verb", metavar="<verb>")
+    for module_info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        if module_info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{commands.__name__}.{module_info.name}")
+        if hasattr(module, "register"):
+            module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"optimlab {args.verb}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

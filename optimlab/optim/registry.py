@@ -1,0 +1,89 @@
+"""The optimizers under the names the notes use, with their defaults and a one-line description.
+
+``create("momentum:lr=0.05,momentum=0.9", params)`` or ``create("adam", params, lr=1e-3)``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch.optim import Optimizer
+
+from ..spec import Spec, parse_spec
+
+
+@dataclass(frozen=True)
+class OptimizerEntry:
+    name: str
+    class_path: str  # "module:Class", imported on first use
+    description: str
+    defaults: dict[str, Any] = field(default_factory=dict)
+    needs_closure: bool = False
+
+    @property
+    def cls(self) -> type[Optimizer]:
+        module, _, attr = self.class_path.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+    def accepted_arguments(self) -> list[str]:
+        signature = inspect.signature(self.cls.__init__)
+        return [p for p in signature.parameters if p not in ("self", "params")]
+
+    def all_defaults(self) -> dict[str, Any]:
+        """The class defaults overridden by this entry's defaults (what `create(name)` uses)."""
+        signature = inspect.signature(self.cls.__init__)
+        merged = {
+            p.name: p.default for p in signature.parameters.values()
+            if p.name not in ("self", "params", "foreach", "differentiable", "capturable")
+            and p.default is not inspect.Parameter.empty
+        }
+        merged.update(self.defaults)
+        return merged
+
+
+_ENTRIES = [
+    OptimizerEntry("gd", "optimlab.optim.sgd:SGD", "gradient descent (use the full batch): w -= lr * g", {"lr": 0.1}),
+    OptimizerEntry("sgd", "optimlab.optim.sgd:SGD", "stochastic / minibatch gradient descent: w -= lr * g", {"lr": 0.1}),
+    OptimizerEntry("momentum", "optimlab.optim.sgd:SGD", "heavy-ball momentum: v = mu*v + g; w -= lr * v",
+                   {"lr": 0.05, "momentum": 0.9}),
+    OptimizerEntry("nesterov", "optimlab.optim.sgd:SGD", "Nesterov momentum: w -= lr * (g + mu*v)",
+                   {"lr": 0.05, "momentum": 0.9, "nesterov": True}),
+    OptimizerEntry("adagrad", "optimlab.optim.adaptive:Adagrad", "AdaGrad: step / sqrt(sum of squared gradients)",
+                   {"lr": 0.1}),
+    OptimizerEntry("rmsprop", "optimlab.optim.adaptive:RMSprop", "RMSProp: step / sqrt(leaky average of g^2)",
+                   {"lr": 0.01, "alpha": 0.9}),
+    OptimizerEntry("adam", "optimlab.optim.adaptive:Adam", "Adam: momentum + RMSProp with bias correction",
+                   {"lr": 1e-3}),
+    OptimizerEntry("adamw", "optimlab.optim.adaptive:AdamW", "AdamW: Adam with decoupled weight decay",
+                   {"lr": 1e-3}),
+    # newton and lbfgs: see optimlab/optim/newton.py and lbfgs.py
+]
+OPTIMIZERS: dict[str, OptimizerEntry] = {entry.name: entry for entry in _ENTRIES}
+
+
+def get_entry(name: str) -> OptimizerEntry:
+    try:
+        return OPTIMIZERS[name.lower()]
+    except KeyError:
+        raise ValueError(f"unknown optimizer {name!r}; choose one of: {', '.join(OPTIMIZERS)}") from None
+
+
+def resolve(spec: str | Spec, **overrides: Any) -> tuple[OptimizerEntry, dict[str, Any]]:
+    """The entry and the full keyword arguments (entry defaults < spec < overrides)."""
+    parsed = parse_spec(spec, "optimizer spec") if isinstance(spec, str) else spec
+    entry = get_entry(parsed.name)
+    kwargs = {**entry.defaults, **parsed.kwargs, **overrides}
+    allowed = entry.accepted_arguments()
+    for key in kwargs:
+        if key not in allowed:
+            raise ValueError(f"unknown hyperparameter {key!r} for {entry.name}; allowed: {', '.join(allowed)}")
+    return entry, kwargs
+
+
+def create(spec: str | Spec, params: Any, **overrides: Any) -> Optimizer:
+    """Build an optimizer from a name or spec string, e.g. ``create("adam:lr=1e-3", model.parameters())``."""
+    entry, kwargs = resolve(spec, **overrides)
+    return entry.cls(params, **kwargs)
