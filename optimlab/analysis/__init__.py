@@ -1,0 +1,1 @@
+"""Analysis of objectives: critical points, convexity, curvature. Import from the submodules."""
