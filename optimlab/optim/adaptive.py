@@ -77,8 +77,10 @@ class Adagrad(RuleOptimizer):
             "sum": torch.full_like(param, group["initial_accumulator_value"], memory_format=torch.preserve_format),
         }
 
-    def apply_rule(self, param: Tensor, grad: Tensor, state: dict[str, Tensor], group: dict[str, Any]) -> None:
-        step = _next_step(state)
+    def apply_rule(
+        self, param: Tensor, grad: Tensor, state: dict[str, Tensor], group: dict[str, Any], step: float | None = None
+    ) -> None:
+        step = _next_step(state) if step is None else step
         grad = rules.regularized_gradient(param, grad, group["weight_decay"], group["maximize"])
         rules.adagrad_(param, grad, state["sum"], lr=group["lr"], lr_decay=group["lr_decay"], eps=group["eps"], step=step)
 
@@ -137,8 +139,11 @@ class RMSprop(RuleOptimizer):
             state["grad_avg"] = _zeros(param)
         return state
 
-    def apply_rule(self, param: Tensor, grad: Tensor, state: dict[str, Tensor], group: dict[str, Any]) -> None:
-        _next_step(state)
+    def apply_rule(
+        self, param: Tensor, grad: Tensor, state: dict[str, Tensor], group: dict[str, Any], step: float | None = None
+    ) -> None:
+        if step is None:
+            _next_step(state)
         grad = rules.regularized_gradient(param, grad, group["weight_decay"], group["maximize"])
         rules.rmsprop_(
             param, grad, state["square_avg"], state.get("grad_avg"), state.get("momentum_buffer"),
@@ -206,8 +211,10 @@ class Adam(RuleOptimizer):
             state["max_exp_avg_sq"] = _zeros(param)
         return state
 
-    def apply_rule(self, param: Tensor, grad: Tensor, state: dict[str, Tensor], group: dict[str, Any]) -> None:
-        step = _next_step(state)
+    def apply_rule(
+        self, param: Tensor, grad: Tensor, state: dict[str, Tensor], group: dict[str, Any], step: float | None = None
+    ) -> None:
+        step = _next_step(state) if step is None else step
         if group["maximize"]:
             grad = -grad
         if group["weight_decay"] != 0:

@@ -2,17 +2,24 @@
 
 A subclass says which state it keeps (`init_state`) and how one parameter (or one flat
 buffer) is updated (`apply_rule`, which calls a function of `rules.py`). This class owns the
-rest of the drop-in surface: closures, lazy state, the step counter, safe loading.
+rest of the drop-in surface: closures, lazy state, the step counter, safe loading, and the
+choice between the per-tensor reference path (``fused=False``) and the flat path of
+:mod:`optimlab.optim.flat` (``fused=None``: flat buffers, eager vectorized ops; ``fused=True``:
+flat buffers and the rule compiled by ``torch.compile`` into one kernel per buffer).
 """
 
 from __future__ import annotations
 
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
+from .flat import FlatSegment, build_segments
 from .validate import check_unsupported_flag
 
 
@@ -39,19 +46,35 @@ def clone_tensors(value: Any) -> Any:
     return value
 
 
+@dataclass
+class FlatGroup:
+    """How one param group is laid out: flat segments, and the parameters left per-tensor."""
+
+    segments: list[FlatSegment]
+    per_tensor: list[Tensor] = field(default_factory=list)
+    dirty: bool = True  # per-parameter state may hold tensors that are not views of the buffers
+
+
 class RuleOptimizer(Optimizer):
-    """Base of SGD, Adagrad, RMSprop, Adam, AdamW: applies `apply_rule` per parameter."""
+    """Base of SGD, Adagrad, RMSprop, Adam, AdamW: applies `apply_rule` per parameter or per flat buffer."""
 
     def __init__(self, params: Any, defaults: dict[str, Any]) -> None:
         check_unsupported_flag("differentiable", defaults.get("differentiable", False))
         check_unsupported_flag("capturable", defaults.get("capturable", False))
+        self._flat_groups: dict[int, FlatGroup] = {}  # keyed by id(group["params"])
+        self._compiled_rule: Callable[..., None] | None = None
+        self._warned_per_tensor = False
         super().__init__(params, defaults)
 
     # -- what a subclass provides -------------------------------------------------------------
     def init_state(self, param: Tensor, group: dict[str, Any]) -> dict[str, Tensor]:
         raise NotImplementedError
 
-    def apply_rule(self, param: Tensor, grad: Tensor, state: dict[str, Tensor], group: dict[str, Any]) -> None:
+    def apply_rule(
+        self, param: Tensor, grad: Tensor, state: dict[str, Tensor], group: dict[str, Any], step: float | None = None
+    ) -> None:
+        """Update `param` in place. `step` (the number of this update) is given by the flat path;
+        the per-tensor path leaves it None and the rule advances ``state['step']`` itself."""
         raise NotImplementedError
 
     # -- the drop-in surface -----------------------------------------------------------------
@@ -67,8 +90,27 @@ class RuleOptimizer(Optimizer):
         return loss
 
     def step_group(self, group: dict[str, Any]) -> None:
+        """The flat path where the group is flattened, the per-tensor path for the rest."""
+        flat = self._flat_groups.get(id(group["params"]))
+        if flat is None or group.get("fused") is False:
+            if flat is not None:
+                flat.dirty = True  # the per-tensor path may have created state outside the buffers
+            self.step_params(group["params"], group)
+            return
+        if any(segment.moved() for segment in flat.segments):
+            flat = self._flatten(group)  # model.to(...) or .data = ...: lay the group out again
+        if flat.dirty:
+            for segment in flat.segments:
+                segment.adopt_state(self.state)
+            flat.dirty = False
+        compiled = self._compiled() if group.get("fused") is True else None
+        for segment in flat.segments:
+            segment.step(self.state, group, self.apply_rule, self.init_state, compiled)
+        self.step_params(flat.per_tensor, group)
+
+    def step_params(self, params: list[Tensor], group: dict[str, Any]) -> None:
         """The reference path: the rule applied to each parameter that has a gradient."""
-        for param in group["params"]:
+        for param in params:
             if param.grad is None:
                 continue
             if param.grad.is_sparse:
@@ -81,13 +123,107 @@ class RuleOptimizer(Optimizer):
             if state:
                 self.state[param] = state
 
+    # -- flat layout ---------------------------------------------------------------------------
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """torch's add_param_group, then the new group's parameters move into flat buffers."""
+        super().add_param_group(param_group)
+        self._flatten(self.param_groups[-1])
+
+    def _flatten(self, group: dict[str, Any]) -> FlatGroup | None:
+        key = id(group["params"])
+        if group.get("fused") is False:
+            self._flat_groups.pop(key, None)
+            return None
+        old = self._flat_groups.get(key)
+        own = {segment.data.untyped_storage().data_ptr() for segment in old.segments} if old else set()
+        segments, blocked = build_segments(group["params"], own)
+        if blocked:
+            self._warn_per_tensor(blocked)
+        flat = self._flat_groups[key] = FlatGroup(segments, [p for p in group["params"] if p in blocked])
+        return flat
+
+    def _warn_per_tensor(self, blocked: dict[Tensor, str]) -> None:
+        if self._warned_per_tensor:
+            return
+        self._warned_per_tensor = True
+        reasons = ", ".join(f"{reason} x{count}" for reason, count in Counter(blocked.values()).items())
+        warnings.warn(
+            f"{type(self).__name__}: {len(blocked)} parameter(s) stay on the per-tensor path "
+            f"(cannot be flattened: {reasons})", stacklevel=3,
+        )
+
+    def _compiled(self) -> Callable[..., None]:
+        """The rule compiled by torch.compile; hyperparameters are unspecialized floats, so a new
+        lr or step does not recompile."""
+        if self._compiled_rule is None:
+            self._compiled_rule = compile_rule(self.apply_rule)
+        return self._compiled_rule
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """torch's zero_grad; with ``set_to_none=False`` a flat grad buffer is zeroed in one op."""
+        if set_to_none:
+            super().zero_grad(set_to_none=True)
+            return
+        done: set[int] = set()
+        for flat in self._flat_groups.values():
+            for segment in flat.segments:
+                if segment.zero_grad():
+                    done.update(id(p) for p in segment.params)
+        for group in self.param_groups:
+            for param in group["params"]:
+                if param.grad is not None and id(param) not in done:
+                    zero_gradient(param)
+
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Load a state_dict (ours or torch.optim's) without aliasing its tensors.
 
         Group keys that the saved dict lacks (saved by an older version or by torch) are filled
-        with this optimizer's defaults; torch moves state tensors to each parameter's device.
+        with this optimizer's defaults; torch moves state tensors to each parameter's device;
+        flattened groups copy the loaded state into their buffers.
         """
         super().load_state_dict(clone_tensors(state_dict))
         for group in self.param_groups:
             for key, value in self.defaults.items():
                 group.setdefault(key, value)
+        for flat in self._flat_groups.values():
+            for segment in flat.segments:
+                segment.adopt_state(self.state)
+            flat.dirty = False
+
+
+def zero_gradient(param: Tensor) -> None:
+    """Zero one ``.grad`` in place as torch's zero_grad(set_to_none=False) does."""
+    grad = param.grad
+    if grad.grad_fn is not None:
+        grad.detach_()
+    else:
+        grad.requires_grad_(False)
+    grad.zero_()
+
+
+def compile_rule(rule: Callable[..., None]) -> Callable[..., None]:
+    """`rule(param, grad, state, group, step=...)` compiled into one kernel per flat buffer.
+
+    ``lr`` and ``step`` go in as 0-d tensors on the buffer's device (refilled in place each
+    step), so schedules and the step counter never recompile; the other hyperparameters are
+    constants of the kernel (changing momentum or betas recompiles once). The group dict goes in
+    without its params list. Inductor caches compiled kernels on disk across runs
+    (``TORCHINDUCTOR_CACHE_DIR``), so a second run compiles in a fraction of the first's time.
+    """
+    compiled = torch.compile(rule, dynamic=False)
+    scalars: dict[tuple[torch.device, torch.dtype], tuple[Tensor, Tensor]] = {}
+
+    def run(param: Tensor, grad: Tensor, state: dict[str, Tensor], group: dict[str, Any], step=None) -> None:
+        key = (param.device, param.dtype)
+        if key not in scalars:
+            scalars[key] = (torch.zeros((), dtype=param.dtype, device=param.device),
+                            torch.zeros((), dtype=param.dtype, device=param.device))
+        lr, step_tensor = scalars[key]
+        lr.fill_(group["lr"])
+        hyper = {name: value for name, value in group.items() if name != "params"}
+        hyper["lr"] = lr
+        if step is not None:
+            step_tensor.fill_(step)
+        compiled(param, grad, state, hyper, step=None if step is None else step_tensor)
+
+    return run

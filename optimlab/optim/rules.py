@@ -9,7 +9,9 @@ conventions of torch.optim where libraries differ:
   are the same method with the lr moved in or out of the velocity;
 * eps is added *outside* the square root (torch, Kingma & Ba); D2L writes it inside for RMSProp.
 
-The step counter ``step`` is the number of this update, starting at 1.
+The step counter ``step`` is the number of this update, starting at 1. ``lr`` and ``step`` may
+also be 0-d tensors: the compiled flat path passes them so, so that a new learning rate (a
+schedule) or the next step does not recompile the kernel.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 from torch import Tensor
 
 
-def bias_correction(beta: float, step: int | float) -> float:
+def bias_correction(beta: float, step: int | float | Tensor) -> float | Tensor:
     """1 - beta**t: the correction that makes an EMA started at zero unbiased at step t."""
     return 1 - beta**step
 
@@ -36,12 +38,28 @@ def regularized_gradient(param: Tensor, grad: Tensor, weight_decay: float, maxim
     return grad
 
 
+def descend_(param: Tensor, direction: Tensor, step_size: float | Tensor) -> None:
+    """w <- w - step_size * direction."""
+    if isinstance(step_size, Tensor):  # a tensor cannot be an `alpha=`: multiply instead
+        param.sub_(direction * step_size)
+    else:
+        param.add_(direction, alpha=-step_size)
+
+
+def descend_ratio_(param: Tensor, numerator: Tensor, denominator: Tensor, step_size: float | Tensor) -> None:
+    """w <- w - step_size * numerator / denominator."""
+    if isinstance(step_size, Tensor):
+        param.sub_(numerator * step_size / denominator)
+    else:
+        param.addcdiv_(numerator, denominator, value=-step_size)
+
+
 def sgd_(
     param: Tensor,
     grad: Tensor,
     momentum_buffer: Tensor | None,
     *,
-    lr: float,
+    lr: float | Tensor,
     momentum: float,
     dampening: float,
     nesterov: bool,
@@ -59,11 +77,11 @@ def sgd_(
         else:
             momentum_buffer.mul_(momentum).add_(grad, alpha=1 - dampening)
         grad = grad.add(momentum_buffer, alpha=momentum) if nesterov else momentum_buffer
-    param.add_(grad, alpha=-lr)
+    descend_(param, grad, lr)
 
 
 def adagrad_(
-    param: Tensor, grad: Tensor, sum_: Tensor, *, lr: float, lr_decay: float, eps: float, step: float
+    param: Tensor, grad: Tensor, sum_: Tensor, *, lr: float | Tensor, lr_decay: float, eps: float, step: float | Tensor
 ) -> None:
     """AdaGrad: per-coordinate steps shrink with the accumulated squared gradients.
 
@@ -73,7 +91,7 @@ def adagrad_(
     clr = lr / (1 + (step - 1) * lr_decay)
     sum_.addcmul_(grad, grad, value=1)
     std = sum_.sqrt().add_(eps)
-    param.addcdiv_(grad, std, value=-clr)
+    descend_ratio_(param, grad, std, clr)
 
 
 def rmsprop_(
@@ -83,7 +101,7 @@ def rmsprop_(
     grad_avg: Tensor | None,
     momentum_buffer: Tensor | None,
     *,
-    lr: float,
+    lr: float | Tensor,
     alpha: float,
     eps: float,
     momentum: float,
@@ -105,9 +123,9 @@ def rmsprop_(
     avg.add_(eps)
     if momentum > 0:
         momentum_buffer.mul_(momentum).addcdiv_(grad, avg)
-        param.add_(momentum_buffer, alpha=-lr)
+        descend_(param, momentum_buffer, lr)
     else:
-        param.addcdiv_(grad, avg, value=-lr)
+        descend_ratio_(param, grad, avg, lr)
 
 
 def adam_(
@@ -117,11 +135,11 @@ def adam_(
     exp_avg_sq: Tensor,
     max_exp_avg_sq: Tensor | None,
     *,
-    lr: float,
+    lr: float | Tensor,
     beta1: float,
     beta2: float,
     eps: float,
-    step: float,
+    step: float | Tensor,
     amsgrad: bool,
     bias_corrected: bool = True,
 ) -> None:
@@ -146,4 +164,4 @@ def adam_(
         max_exp_avg_sq.copy_(max_exp_avg_sq.maximum(exp_avg_sq))
         second_moment = max_exp_avg_sq
     denom = (second_moment.sqrt() / bias_correction2_sqrt).add_(eps)
-    param.addcdiv_(exp_avg, denom, value=-step_size)
+    descend_ratio_(param, exp_avg, denom, step_size)

@@ -39,7 +39,8 @@ class SGD(RuleOptimizer):
         nesterov: Nesterov momentum (requires momentum > 0 and dampening = 0).
         maximize: ascend instead of descend.
         foreach: accepted for torch compatibility; ignored (the flat path supersedes it).
-        fused: ``False`` for the per-tensor reference path.
+        fused: ``False``: the per-tensor reference path; ``None`` (default): flat buffers,
+            eager vectorized ops; ``True``: flat buffers, rule compiled by torch.compile.
 
     Convention: momentum as ``v = mu*v + g`` and ``w -= lr*v`` (torch, Sutskever et al.);
     D2L writes ``v = beta*v + lr*g``, which is the same method with lr folded into v.
@@ -81,7 +82,9 @@ class SGD(RuleOptimizer):
     def init_state(self, param: Tensor, group: dict[str, Any]) -> dict[str, Tensor]:
         return {}  # the velocity is created at the first step, as v_1 = g_1
 
-    def apply_rule(self, param: Tensor, grad: Tensor, state: dict[str, Tensor], group: dict[str, Any]) -> None:
+    def apply_rule(
+        self, param: Tensor, grad: Tensor, state: dict[str, Tensor], group: dict[str, Any], step: float | None = None
+    ) -> None:
         grad = rules.regularized_gradient(param, grad, group["weight_decay"], group["maximize"])
         buffer = state.get("momentum_buffer")  # torch saves None for a velocity not yet started
         first_step = buffer is None
