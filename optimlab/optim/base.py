@@ -215,9 +215,10 @@ def compile_rule(rule: Callable[..., None]) -> Callable[..., None]:
 
     def run(param: Tensor, grad: Tensor, state: dict[str, Tensor], group: dict[str, Any], step=None) -> None:
         key = (param.device, param.dtype)
-        if key not in scalars:
-            scalars[key] = (torch.zeros((), dtype=param.dtype, device=param.device),
-                            torch.zeros((), dtype=param.dtype, device=param.device))
+        if key not in scalars:  # float64 on CPU keeps 1 - beta**t as exact as the per-tensor path
+            dtype = torch.float64 if param.device.type == "cpu" else param.dtype
+            scalars[key] = (torch.zeros((), dtype=dtype, device=param.device),
+                            torch.zeros((), dtype=dtype, device=param.device))
         lr, step_tensor = scalars[key]
         lr.fill_(group["lr"])
         hyper = {name: value for name, value in group.items() if name != "params"}

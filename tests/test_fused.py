@@ -1,0 +1,117 @@
+"""The flat path (fused=None eager, fused=True compiled) against the per-tensor path and torch.optim."""
+
+import pytest
+import torch
+
+import optimlab.optim as oo
+
+CASES = [
+    ("SGD", dict(lr=0.05)),
+    ("SGD", dict(lr=0.01, momentum=0.9, dampening=0.1, weight_decay=0.01)),
+    ("SGD", dict(lr=0.01, momentum=0.9, nesterov=True, maximize=True)),
+    ("Adagrad", dict(lr=0.1, lr_decay=0.01, weight_decay=0.01, initial_accumulator_value=0.1)),
+    ("RMSprop", dict(lr=0.01)),
+    ("RMSprop", dict(lr=0.01, momentum=0.5, centered=True, weight_decay=0.01)),
+    ("Adam", dict(lr=0.01)),
+    ("Adam", dict(lr=0.01, weight_decay=0.01, amsgrad=True)),
+    ("Adam", dict(lr=0.01, maximize=True, betas=(0.8, 0.99))),
+    ("AdamW", dict(lr=0.01)),
+    ("AdamW", dict(lr=0.01, amsgrad=True, weight_decay=0.1)),
+]
+IDS = [f"{name}-{'-'.join(kwargs)}" for name, kwargs in CASES]
+
+
+def _problem(dtype):
+    gen = torch.Generator().manual_seed(0)
+    shapes = [(), (3,), (4, 5), (2, 3, 2), (7,)]
+    params = [torch.randn(s, generator=gen, dtype=dtype) for s in shapes]
+    targets = [torch.randn(s, generator=gen, dtype=dtype) for s in shapes]
+    return params, targets
+
+
+def run(cls, kwargs, *, dtype=torch.float64, steps=100, fused="torch"):
+    """Two param groups (the second with half the lr), a smooth quartic loss, `steps` steps."""
+    params, targets = _problem(dtype)
+    params = [p.clone().requires_grad_() for p in params]
+    groups = [{"params": params[:2]}, {"params": params[2:], "lr": kwargs["lr"] / 2}]
+    extra = {} if fused == "torch" else {"fused": fused}
+    opt = cls(groups, **kwargs, **extra)
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = sum(((p - t) ** 2).sum() + 0.1 * ((p - t) ** 4).sum() for p, t in zip(params, targets))
+        loss.backward()
+        opt.step()
+    return [p.detach().clone() for p in params], opt
+
+
+@pytest.mark.parametrize("name,kwargs", CASES, ids=IDS)
+def test_flat_float64_matches_per_tensor_and_torch(name, kwargs):
+    flat, opt = run(getattr(oo, name), kwargs, fused=None)
+    reference, _ = run(getattr(oo, name), kwargs, fused=False)
+    torch_result, _ = run(getattr(torch.optim, name), kwargs)
+    assert opt._flat_groups and all(f.segments for f in opt._flat_groups.values())  # really flat
+    for a, b, c in zip(flat, reference, torch_result):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(a, c, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("name,kwargs", CASES, ids=IDS)
+def test_flat_float32_matches_per_tensor(name, kwargs):
+    flat, _ = run(getattr(oo, name), kwargs, dtype=torch.float32, fused=None)
+    reference, _ = run(getattr(oo, name), kwargs, dtype=torch.float32, fused=False)
+    for a, b in zip(flat, reference):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+FAST_COMPILED = [CASES[1], CASES[7]]  # SGD+momentum, Adam+amsgrad: the rest are marked slow
+
+
+@pytest.mark.parametrize(
+    "name,kwargs",
+    [pytest.param(*case, marks=() if case in FAST_COMPILED else pytest.mark.slow) for case in CASES], ids=IDS,
+)
+def test_compiled_float32_matches_per_tensor_and_torch(name, kwargs):
+    compiled, _ = run(getattr(oo, name), kwargs, dtype=torch.float32, fused=True)
+    reference, _ = run(getattr(oo, name), kwargs, dtype=torch.float32, fused=False)
+    torch_result, _ = run(getattr(torch.optim, name), kwargs, dtype=torch.float32)
+    for a, b, c in zip(compiled, reference, torch_result):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(a, c, rtol=1e-5, atol=1e-6)
+
+
+def test_compiled_rule_does_not_recompile_when_lr_changes():
+    from torch._dynamo.utils import counters
+
+    torch._dynamo.reset()
+    counters.clear()
+    w = torch.nn.Parameter(torch.randn(50))
+    opt = oo.Adam([w], lr=0.1, fused=True)
+    schedule = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.5)
+    for _ in range(6):
+        opt.zero_grad()
+        (w**2).sum().backward()
+        opt.step()
+        schedule.step()
+    assert counters["stats"]["unique_graphs"] == 1
+
+
+def _train_mlp(fused, steps=40):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 1))
+    x, y = torch.randn(64, 8), torch.randn(64, 1)
+    opt = oo.Adam(model.parameters(), lr=1e-2, fused=fused)
+    losses = []
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = torch.nn.functional.mse_loss(model(x), y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return torch.tensor(losses)
+
+
+def test_model_loss_curve_same_fused_and_per_tensor():
+    per_tensor, eager_flat, compiled = _train_mlp(False), _train_mlp(None), _train_mlp(True)
+    assert per_tensor[-1] < 0.7 * per_tensor[0]  # it trains at all
+    torch.testing.assert_close(eager_flat, per_tensor, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(compiled, per_tensor, rtol=1e-5, atol=1e-7)
