@@ -119,9 +119,21 @@ class RuleOptimizer(Optimizer):
             state = self.state[param] if param in self.state else {}
             if not state:
                 state = self.init_state(param, group)
-            self.apply_rule(param, param.grad, state, group)
+            if param.is_complex():
+                self.apply_rule_complex(param, state, group)
+            else:
+                self.apply_rule(param, param.grad, state, group)
             if state:
                 self.state[param] = state
+
+    def apply_rule_complex(self, param: Tensor, state: dict[str, Tensor], group: dict[str, Any]) -> None:
+        """A complex parameter is updated as its (real, imaginary) pairs, as torch.optim does."""
+        as_real = {key: torch.view_as_real(value) if isinstance(value, Tensor) and value.is_complex() else value
+                   for key, value in state.items()}
+        self.apply_rule(torch.view_as_real(param), torch.view_as_real(param.grad), as_real, group)
+        for key, value in as_real.items():
+            if key not in state:  # created by the rule (SGD's first velocity)
+                state[key] = torch.view_as_complex(value) if value.dim() and value.shape[-1] == 2 else value
 
     # -- flat layout ---------------------------------------------------------------------------
     def add_param_group(self, param_group: dict[str, Any]) -> None:
