@@ -20,11 +20,13 @@ parameter without a gradient splits the runs and is skipped, as torch skips it.
 
 from __future__ import annotations
 
+import operator
 from typing import Any, Callable, Iterable
 
 import torch
 from torch import Tensor
 
+_GRAD = operator.attrgetter("grad")
 Rule = Callable[..., None]  # apply_rule(param, grad, state, group, step=...)
 InitState = Callable[[Tensor, dict], dict]
 
@@ -91,7 +93,7 @@ class FlatSegment:
     # -- keeping the layout honest -------------------------------------------------------------
     def moved(self) -> bool:
         """True when some parameter's data no longer lives in this buffer (model.to(), .data = ...)."""
-        return [p.data_ptr() for p in self.params] != self.data_ptrs
+        return list(map(Tensor.data_ptr, self.params)) != self.data_ptrs
 
     def collect_grads(self) -> list[bool] | None:
         """Bring every dense gradient into the flat grad buffer; None means all are there.
@@ -99,8 +101,8 @@ class FlatSegment:
         Otherwise returns which parameters have a gradient this step. Sparse gradients raise, as
         the per-tensor path does.
         """
-        grads = [p.grad for p in self.params]
-        if all(g is v for g, v in zip(grads, self.grad_views)):
+        grads = list(map(_GRAD, self.params))
+        if all(map(operator.is_, grads, self.grad_views)):
             return None
         present, targets, sources = [], [], []
         for param, grad, view in zip(self.params, grads, self.grad_views):
@@ -227,7 +229,7 @@ class FlatSegment:
 
     def zero_grad(self) -> bool:
         """Zero the flat grad buffer in one op when every gradient is a view of it."""
-        if all(p.grad is v for p, v in zip(self.params, self.grad_views)):
+        if all(map(operator.is_, map(_GRAD, self.params), self.grad_views)):
             self.grad.zero_()
             return True
         return False
