@@ -135,6 +135,13 @@ class RuleOptimizer(Optimizer):
             if key not in state:  # created by the rule (SGD's first velocity)
                 state[key] = torch.view_as_complex(value) if value.dim() and value.shape[-1] == 2 else value
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickled optimizers run every group on the per-tensor path (the buffers are not pickled)."""
+        super().__setstate__(state)
+        self.__dict__.setdefault("_flat_groups", {})
+        self.__dict__.setdefault("_compiled_rule", None)
+        self.__dict__.setdefault("_warned_per_tensor", False)
+
     # -- flat layout ---------------------------------------------------------------------------
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """torch's add_param_group, then the new group's parameters move into flat buffers."""
@@ -191,12 +198,14 @@ class RuleOptimizer(Optimizer):
 
         Group keys that the saved dict lacks (saved by an older version or by torch) are filled
         with this optimizer's defaults; torch moves state tensors to each parameter's device;
-        flattened groups copy the loaded state into their buffers.
+        flattened groups copy the loaded state into their buffers; each group keeps its own `fused`.
         """
+        implementations = [group.get("fused") for group in self.param_groups]
         super().load_state_dict(clone_tensors(state_dict))
-        for group in self.param_groups:
+        for group, fused in zip(self.param_groups, implementations):
             for key, value in self.defaults.items():
                 group.setdefault(key, value)
+            group["fused"] = fused  # a checkpoint does not change how this optimizer runs
         for flat in self._flat_groups.values():
             for segment in flat.segments:
                 segment.adopt_state(self.state)
@@ -222,7 +231,7 @@ def compile_rule(rule: Callable[..., None]) -> Callable[..., None]:
     without its params list. Inductor caches compiled kernels on disk across runs
     (``TORCHINDUCTOR_CACHE_DIR``), so a second run compiles in a fraction of the first's time.
     """
-    compiled = torch.compile(rule, dynamic=False)
+    compiled = torch.compile(rule)  # a second buffer size compiles once more, size-generic
     scalars: dict[tuple[torch.device, torch.dtype], tuple[Tensor, Tensor]] = {}
 
     def run(param: Tensor, grad: Tensor, state: dict[str, Tensor], group: dict[str, Any], step=None) -> None:
