@@ -1,0 +1,159 @@
+"""Sharpness during training: a callback for ``train(..., callbacks=[...])``.
+
+``SharpnessTracker(every=50)`` measures, every ``every`` steps (and at the first step), on a fixed
+set of training examples and in a recorded model mode:
+
+- ``sharpness``: lambda_max of the loss Hessian (Lanczos, ``iterations`` products);
+- ``preconditioned_sharpness``: for Adam/AdamW/RMSprop/Adagrad, lambda_max(P^{-1/2} H P^{-1/2}) with P
+  the optimizer's current diagonal preconditioner (see :mod:`optimlab.analysis.stability`);
+- ``stability_threshold``: the threshold the tracked quantity is compared with (2/lr for GD, ...);
+- ``sharpness_seconds``: the wall time this measurement took.
+
+and adds these keys to the current step row. At the end of training it writes
+``trace.meta["sharpness"]``: the settings, the operator's mode and data, the total seconds and the
+share of the run's wall time spent measuring. From the command line: ``--track sharpness:every=50``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..spec import Spec, parse_spec
+from .curvature import extreme_eigenvalues
+from .hvp import HessianOperator, check_mode
+from .stability import PreconditionedOperator, preconditioner, stability_rule
+
+TRACKED_COLUMNS = ("sharpness", "sharpness_error", "preconditioned_sharpness", "stability_threshold",
+                   "sharpness_seconds")
+
+
+def measure_sharpness(model: nn.Module, loss_fn: Any, inputs: torch.Tensor, targets: torch.Tensor, *,
+                      optimizer: torch.optim.Optimizer | None = None, mode: str = "train",
+                      max_examples: int | None = None, chunk_size: int | None = 2048, iterations: int = 20,
+                      seed: int = 0) -> dict[str, Any]:
+    """One measurement: sharpness, its Lanczos error bound, and the optimizer's threshold and
+    preconditioned sharpness (when an optimizer is given). Returns a row dict (keys TRACKED_COLUMNS)."""
+    started = time.perf_counter()
+    op = HessianOperator(model, loss_fn, inputs, targets, mode=mode, max_examples=max_examples,
+                         chunk_size=chunk_size)
+    top, _ = extreme_eigenvalues(op, 1, iterations=iterations, seed=seed)
+    row: dict[str, Any] = {"sharpness": top.eigenvalues[0], "sharpness_error": top.error_bounds[0]}
+    if optimizer is not None:
+        rule = stability_rule(optimizer)
+        row["stability_threshold"] = rule.threshold
+        diagonal = preconditioner(optimizer, op.params)
+        if rule.quantity == "preconditioned":
+            if diagonal is None:
+                row["preconditioned_sharpness"] = None  # no preconditioner before the first step
+            else:
+                pre, _ = extreme_eigenvalues(PreconditionedOperator(op, diagonal), 1, iterations=iterations,
+                                             seed=seed)
+                row["preconditioned_sharpness"] = pre.eigenvalues[0]
+    row["sharpness_seconds"] = time.perf_counter() - started
+    return row
+
+
+class SharpnessTracker:
+    """Training callback: ``callback(event, state)`` with state.model/.optimizer/.task/.step/.trace.
+
+    Args:
+        every: measure after step 1 and then every `every` steps (steps counted from 1).
+        examples: the first N training examples (None: the whole training set); recorded.
+        mode: "train" (the objective the optimizer sees; default) or "eval".
+        iterations: Lanczos steps per measurement (each one Hessian-vector product).
+        chunk_size: examples per forward pass (bounds memory; with BatchNorm in train mode it also
+            sets the batch statistics, so keep it equal to the training batch for that case).
+        seed: the Lanczos start vector's seed (the same at every measurement).
+    """
+
+    def __init__(self, every: int = 50, examples: int | None = None, mode: str = "train", iterations: int = 20,
+                 chunk_size: int | None = 2048, seed: int = 0) -> None:
+        if not isinstance(every, int) or every < 1:
+            raise ValueError(f"every={every!r} must be a positive integer")
+        if not isinstance(iterations, int) or iterations < 2:
+            raise ValueError(f"iterations={iterations!r} must be an integer >= 2")
+        if examples is not None and (not isinstance(examples, int) or examples < 1):
+            raise ValueError(f"examples={examples!r} must be a positive integer")
+        self.every, self.examples, self.mode = every, examples, check_mode(mode)
+        self.iterations, self.chunk_size, self.seed = iterations, chunk_size, seed
+        self.seconds, self.measurements = 0.0, 0
+        self.operator_info: dict[str, Any] | None = None
+        self.started = time.perf_counter()
+
+    def should_measure(self, step: int) -> bool:
+        return step == 1 or step % self.every == 0
+
+    def __call__(self, event: str, state: Any) -> None:
+        if event == "step_end" and self.should_measure(int(state.step)):
+            self.measure(state, current_row(state))
+        elif event == "train_end":
+            self.finish(state)
+
+    def measure(self, state: Any, row: dict[str, Any]) -> dict[str, Any]:
+        inputs, targets = training_data(state.task)
+        measured = measure_sharpness(
+            state.model, task_loss(state.task), inputs, targets, optimizer=state.optimizer, mode=self.mode,
+            max_examples=self.examples, chunk_size=self.chunk_size, iterations=self.iterations, seed=self.seed,
+        )
+        if self.operator_info is None:
+            used = min(self.examples or len(inputs), len(inputs))
+            self.operator_info = {"mode": self.mode, "examples": used, "of": len(inputs)}
+        self.seconds += measured["sharpness_seconds"]
+        self.measurements += 1
+        row.update(measured)
+        return measured
+
+    def finish(self, state: Any) -> None:
+        trace = state.trace
+        total = _run_seconds(trace, self.started)
+        trace.meta["sharpness"] = {
+            "every": self.every, "iterations": self.iterations, "seed": self.seed, "measurements": self.measurements,
+            "seconds": self.seconds, "share_of_time": self.seconds / total if total > 0 else None,
+            "data": self.operator_info,
+        }
+
+
+def _run_seconds(trace: Any, started: float) -> float:
+    times = [row.get("time") for row in trace.steps if row.get("time") is not None]
+    return float(times[-1]) if times else time.perf_counter() - started
+
+
+def current_row(state: Any) -> dict[str, Any]:
+    """The row of the step that just ended (``state.row`` if the engine offers it, else the last step row)."""
+    row = getattr(state, "row", None)
+    if row is None:
+        row = state.trace.steps[-1]
+    return row
+
+
+def training_data(task: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """(inputs, targets) of a task's training split (``task.train`` as a pair or with .x/.y or .tensors)."""
+    train = task.train
+    if isinstance(train, (tuple, list)):
+        return train[0], train[1]
+    if hasattr(train, "tensors"):
+        return train.tensors[0], train.tensors[1]
+    return train.x, train.y
+
+
+def task_loss(task: Any) -> Any:
+    return task.loss_fn
+
+
+TRACKERS = {"sharpness": SharpnessTracker}
+
+
+def tracker_from_spec(spec: str | Spec) -> SharpnessTracker:
+    """``"sharpness:every=50,examples=1000,mode=eval,iterations=20"`` -> a tracker callback."""
+    parsed = parse_spec(spec, "track spec") if isinstance(spec, str) else spec
+    if parsed.name not in TRACKERS:
+        raise ValueError(f"unknown tracker {parsed.name!r}; choose one of: {', '.join(TRACKERS)}")
+    allowed = ("every", "examples", "mode", "iterations", "chunk_size", "seed")
+    for key in parsed.kwargs:
+        if key not in allowed:
+            raise ValueError(f"unknown option {key!r} for --track {parsed.name}; allowed: {', '.join(allowed)}")
+    return TRACKERS[parsed.name](**parsed.kwargs)
