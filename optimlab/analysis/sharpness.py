@@ -82,6 +82,7 @@ class SharpnessTracker:
         self.iterations, self.chunk_size, self.seed = iterations, chunk_size, seed
         self.seconds, self.measurements = 0.0, 0
         self.operator_info: dict[str, Any] | None = None
+        self.rule: dict[str, Any] = {}
         self.started = time.perf_counter()
 
     def should_measure(self, step: int) -> bool:
@@ -100,6 +101,8 @@ class SharpnessTracker:
             max_examples=self.examples, chunk_size=self.chunk_size, iterations=self.iterations, seed=self.seed,
         )
         if self.operator_info is None:
+            rule = stability_rule(state.optimizer)
+            self.rule = {"quantity": rule.quantity, "formula": rule.formula}
             used = min(self.examples or len(inputs), len(inputs))
             self.operator_info = {"mode": self.mode, "examples": used, "of": len(inputs)}
         self.seconds += measured["sharpness_seconds"]
@@ -113,7 +116,7 @@ class SharpnessTracker:
         trace.meta["sharpness"] = {
             "every": self.every, "iterations": self.iterations, "seed": self.seed, "measurements": self.measurements,
             "seconds": self.seconds, "share_of_time": self.seconds / total if total > 0 else None,
-            "data": self.operator_info,
+            "data": self.operator_info, **self.rule,
         }
 
 

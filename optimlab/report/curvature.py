@@ -1,0 +1,114 @@
+"""Figures of curvature: sharpness vs step with the stability threshold, and the spectral density.
+
+Both are drawn from stored results (a Trace with the tracker's columns, DensityResult dicts), so
+they can be redrawn without training again.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from ..trace import Trace  # noqa: E402
+
+QUANTITY_LABELS = {
+    "sharpness": "sharpness  λ_max(H)",
+    "preconditioned_sharpness": "preconditioned sharpness  λ_max(P⁻¹H)",
+}
+
+
+def tracked_quantity(trace: Trace) -> str:
+    """The column compared with the threshold: the preconditioned sharpness when it was measured."""
+    if any(row.get("preconditioned_sharpness") is not None for row in trace.steps):
+        return "preconditioned_sharpness"
+    return "sharpness"
+
+
+def sharpness_rows(trace: Trace) -> list[dict[str, Any]]:
+    return [row for row in trace.steps if row.get("sharpness") is not None]
+
+
+def first_crossing(trace: Trace) -> int | None:
+    """The first measured step whose tracked quantity reaches its stability threshold (None: never)."""
+    quantity = tracked_quantity(trace)
+    for row in sharpness_rows(trace):
+        value, threshold = row.get(quantity), row.get("stability_threshold")
+        if value is not None and threshold is not None and value >= threshold:
+            return int(row["step"])
+    return None
+
+
+def plot_sharpness(trace: Trace, path: str | Path, *, title: str | None = None) -> Path:
+    """Sharpness (and preconditioned sharpness) vs step with the threshold line, over the loss."""
+    rows = sharpness_rows(trace)
+    if not rows:
+        raise ValueError("the trace has no sharpness measurements (train with --track sharpness:every=N)")
+    quantity = tracked_quantity(trace)
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=(7.5, 6.5), sharex=True,
+                                         gridspec_kw={"height_ratios": [3, 2]})
+    steps = [row["step"] for row in rows]
+    for column, style in (("sharpness", "o-"), ("preconditioned_sharpness", "s-")):
+        values = [row.get(column) for row in rows]
+        if any(v is not None for v in values):
+            top.plot(steps, [np.nan if v is None else v for v in values], style, markersize=3,
+                     label=QUANTITY_LABELS[column], color="C0" if column == "sharpness" else "C2")
+    thresholds = [row.get("stability_threshold") for row in rows]
+    if any(t is not None for t in thresholds):
+        formula = trace.meta.get("sharpness", {}).get("formula", "stability threshold")
+        top.step(steps, [np.nan if t is None else t for t in thresholds], "--", where="post", color="C3",
+                 label=f"stability threshold {formula}")
+    crossing = first_crossing(trace)
+    if crossing is not None:
+        for axis in (top, bottom):
+            axis.axvline(crossing, color="C3", linestyle=":", linewidth=1)
+        top.annotate(f"reaches the threshold\nat step {crossing}", xy=(crossing, top.get_ylim()[1]),
+                     xytext=(5, -30), textcoords="offset points", color="C3", fontsize=9)
+    top.set_ylabel("largest eigenvalue" + (" of P⁻¹H" if quantity != "sharpness" else " of H"))
+    top.legend(loc="lower right", fontsize=9)
+    top.grid(alpha=0.3)
+    top.set_title(title or f"{trace.optimizer} on {trace.problem}: sharpness and stability threshold")
+    loss_steps = [row["step"] for row in trace.steps if row.get("loss") is not None]
+    losses = [row["loss"] for row in trace.steps if row.get("loss") is not None]
+    bottom.plot(loss_steps, losses, color="C1", linewidth=1, label="training loss (minibatch of the step)")
+    if losses and min(losses) > 0:
+        bottom.set_yscale("log")
+    bottom.set_xlabel("step")
+    bottom.set_ylabel("loss")
+    bottom.legend(loc="upper right", fontsize=9)
+    bottom.grid(alpha=0.3)
+    return _save(figure, path)
+
+
+def plot_spectral_density(densities: Mapping[str, Mapping[str, Any]], path: str | Path, *,
+                          title: str = "Hessian spectral density (stochastic Lanczos quadrature)") -> Path:
+    """One curve per labelled DensityResult dict (e.g. {"at init": ..., "after training": ...}), log y."""
+    if not densities:
+        raise ValueError("no spectral densities to plot")
+    figure, axis = plt.subplots(figsize=(7.5, 4.5))
+    for index, (label, result) in enumerate(densities.items()):
+        grid, density = np.asarray(result["grid"]), np.asarray(result["density"])
+        floor = max(density.max() * 1e-8, 1e-12)
+        axis.semilogy(grid, np.maximum(density, floor), color=f"C{index}",
+                      label=f"{label} (σ = {result['sigma']:.3g}, {result['runs']} runs × {result['iterations']})")
+    axis.axvline(0, color="gray", linewidth=0.8)
+    axis.set_xlabel("eigenvalue of the loss Hessian")
+    axis.set_ylabel("density (log scale)")
+    axis.set_title(title)
+    axis.legend(fontsize=9)
+    axis.grid(alpha=0.3)
+    return _save(figure, path)
+
+
+def _save(figure: Any, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
