@@ -89,7 +89,7 @@ def fit(x, y, spec: str, steps: int, tracker=None, seed: int = 0):
     torch.manual_seed(seed)
     model = nn.Sequential(nn.Linear(x.shape[1], 1)).double()
     optimizer = create(spec, model.parameters())
-    task = SimpleNamespace(train=(x, y), loss_fn=F.mse_loss)
+    task = SimpleNamespace(data=lambda which: (x, y), loss_fn=F.mse_loss)
     trace = Trace(spec, "linear-regression")
     state = SimpleNamespace(model=model, optimizer=optimizer, task=task, trace=trace, step=0, epoch=0)
     for step in range(1, steps + 1):
@@ -128,7 +128,7 @@ def test_tracker_reports_the_closed_form_lambda_max_and_threshold():
         assert row["stability_threshold"] == pytest.approx(2 / lr)
     meta = trace.meta["sharpness"]
     assert meta["measurements"] == 3 and meta["data"] == {"mode": "train", "examples": 64, "of": 64}
-    assert meta["seconds"] > 0 and meta["share_of_time"] > 0
+    assert meta["seconds"] > 0 and meta["cost_vs_training"] > 0 and meta["formula"] == "2/lr"
 
 
 def test_tracker_leaves_the_trajectory_unchanged():

@@ -75,6 +75,8 @@ class HessianOperator:
         dropout_seed: the seed of the dropout masks in train mode (the same masks for every product).
         reuse_graph: with one chunk, keep the gradient's graph between products (one backward per
             product instead of a forward and two backwards; costs the graph's memory).
+        params: the parameters to differentiate by (default: all with requires_grad).
+        penalty: ``penalty(model) -> scalar`` added to the mean loss (e.g. an L2 term), or None.
 
     ``op.matvec(v)`` returns ``H v`` for a flat vector ``v`` of length ``op.dim``;
     ``op.gradient()`` returns the loss and the flat gradient; ``op.info`` records mode and data.
@@ -93,9 +95,11 @@ class HessianOperator:
         dropout_seed: int = 0,
         reuse_graph: bool = True,
         params: Sequence[Tensor] | None = None,
+        penalty: Callable[[nn.Module], Tensor | float] | None = None,
     ) -> None:
         self.model = model
         self.loss_fn = loss_fn
+        self.penalty = penalty
         self.mode = check_mode(mode)
         self.params = [p for p in (params if params is not None else model.parameters()) if p.requires_grad]
         if not self.params:
@@ -144,7 +148,9 @@ class HessianOperator:
         # which must neither change the model nor invalidate a graph kept between products.
         state = {**dict(self.model.named_parameters()),
                  **{name: b.detach().clone() for name, b in self.model.named_buffers()}}
-        return self.loss_fn(torch.func.functional_call(self.model, state, (x,)), y)
+        loss = self.loss_fn(torch.func.functional_call(self.model, state, (x,)), y)
+        # the penalty is added to every chunk's loss; the chunk weights sum to 1, so it counts once
+        return loss + self.penalty(self.model) if self.penalty is not None else loss
 
     def _run_in_mode(self, compute: Callable[[], Any]) -> Any:
         """Run `compute` with the model in `self.mode`; restore its mode and the random state."""

@@ -1,7 +1,8 @@
 """Sharpness during training: a callback for ``train(..., callbacks=[...])``.
 
-``SharpnessTracker(every=50)`` measures, every ``every`` steps (and at the first step), on a fixed
-set of training examples and in a recorded model mode:
+``SharpnessTracker(every=50)`` measures at the initial model (into epoch row 0, step 0), after step 1
+and every ``every`` steps (into that step's row: the model *after* the update), on a fixed set of
+training examples (the task's objective: loss plus its penalty) and in a recorded model mode:
 
 - ``sharpness``: lambda_max of the loss Hessian (Lanczos, ``iterations`` products);
 - ``preconditioned_sharpness``: for Adam/AdamW/RMSprop/Adagrad, lambda_max(P^{-1/2} H P^{-1/2}) with P
@@ -11,7 +12,7 @@ set of training examples and in a recorded model mode:
 
 and adds these keys to the current step row. At the end of training it writes
 ``trace.meta["sharpness"]``: the settings, the operator's mode and data, the total seconds and the
-share of the run's wall time spent measuring. From the command line: ``--track sharpness:every=50``.
+cost relative to the training time. From the command line: ``--track sharpness:every=50``.
 """
 
 from __future__ import annotations
@@ -34,12 +35,12 @@ TRACKED_COLUMNS = ("sharpness", "sharpness_error", "preconditioned_sharpness", "
 def measure_sharpness(model: nn.Module, loss_fn: Any, inputs: torch.Tensor, targets: torch.Tensor, *,
                       optimizer: torch.optim.Optimizer | None = None, mode: str = "train",
                       max_examples: int | None = None, chunk_size: int | None = 2048, iterations: int = 20,
-                      seed: int = 0) -> dict[str, Any]:
+                      seed: int = 0, penalty: Any = None) -> dict[str, Any]:
     """One measurement: sharpness, its Lanczos error bound, and the optimizer's threshold and
     preconditioned sharpness (when an optimizer is given). Returns a row dict (keys TRACKED_COLUMNS)."""
     started = time.perf_counter()
     op = HessianOperator(model, loss_fn, inputs, targets, mode=mode, max_examples=max_examples,
-                         chunk_size=chunk_size)
+                         chunk_size=chunk_size, penalty=penalty)
     top, _ = extreme_eigenvalues(op, 1, iterations=iterations, seed=seed)
     row: dict[str, Any] = {"sharpness": top.eigenvalues[0], "sharpness_error": top.error_bounds[0]}
     if optimizer is not None:
@@ -83,13 +84,12 @@ class SharpnessTracker:
         self.seconds, self.measurements = 0.0, 0
         self.operator_info: dict[str, Any] | None = None
         self.rule: dict[str, Any] = {}
-        self.started = time.perf_counter()
-
-    def should_measure(self, step: int) -> bool:
-        return step == 1 or step % self.every == 0
 
     def __call__(self, event: str, state: Any) -> None:
-        if event == "step_end" and self.should_measure(int(state.step)):
+        step = int(state.step)
+        if event == "epoch_end" and step == 0 and not self.measurements:
+            self.measure(state, current_row(state))  # the initial model: into epoch row 0
+        elif event == "step_end" and (step == 1 or step % self.every == 0):
             self.measure(state, current_row(state))
         elif event == "train_end":
             self.finish(state)
@@ -97,8 +97,9 @@ class SharpnessTracker:
     def measure(self, state: Any, row: dict[str, Any]) -> dict[str, Any]:
         inputs, targets = training_data(state.task)
         measured = measure_sharpness(
-            state.model, task_loss(state.task), inputs, targets, optimizer=state.optimizer, mode=self.mode,
+            state.model, state.task.loss_fn, inputs, targets, optimizer=state.optimizer, mode=self.mode,
             max_examples=self.examples, chunk_size=self.chunk_size, iterations=self.iterations, seed=self.seed,
+            penalty=getattr(state.task, "penalty", None),
         )
         if self.operator_info is None:
             rule = stability_rule(state.optimizer)
@@ -111,18 +112,24 @@ class SharpnessTracker:
         return measured
 
     def finish(self, state: Any) -> None:
+        """``trace.meta["sharpness"]``: settings, data, seconds, and ``cost_vs_training`` = tracker
+        seconds / training seconds (the engine's clock excludes callbacks)."""
         trace = state.trace
-        total = _run_seconds(trace, self.started)
+        training = _training_seconds(trace)
         trace.meta["sharpness"] = {
             "every": self.every, "iterations": self.iterations, "seed": self.seed, "measurements": self.measurements,
-            "seconds": self.seconds, "share_of_time": self.seconds / total if total > 0 else None,
+            "seconds": self.seconds, "training_seconds": training,
+            "cost_vs_training": self.seconds / training if training else None,
+            "share_of_total": self.seconds / (self.seconds + training) if self.seconds + training > 0 else None,
             "data": self.operator_info, **self.rule,
         }
 
 
-def _run_seconds(trace: Any, started: float) -> float:
+def _training_seconds(trace: Any) -> float:
+    if trace.meta.get("train_seconds") is not None:
+        return float(trace.meta["train_seconds"])
     times = [row.get("time") for row in trace.steps if row.get("time") is not None]
-    return float(times[-1]) if times else time.perf_counter() - started
+    return float(times[-1]) if times else 0.0
 
 
 def current_row(state: Any) -> dict[str, Any]:
@@ -134,17 +141,8 @@ def current_row(state: Any) -> dict[str, Any]:
 
 
 def training_data(task: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    """(inputs, targets) of a task's training split (``task.train`` as a pair or with .x/.y or .tensors)."""
-    train = task.train
-    if isinstance(train, (tuple, list)):
-        return train[0], train[1]
-    if hasattr(train, "tensors"):
-        return train.tensors[0], train.tensors[1]
-    return train.x, train.y
-
-
-def task_loss(task: Any) -> Any:
-    return task.loss_fn
+    """(inputs, targets) of a task's training split: ``task.data("train")`` (optimlab.tasks.Task)."""
+    return task.data("train")
 
 
 TRACKERS = {"sharpness": SharpnessTracker}
