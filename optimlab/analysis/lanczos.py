@@ -43,7 +43,10 @@ class LanczosRun:
         return len(self.alphas)
 
     def ritz(self) -> tuple[np.ndarray, np.ndarray]:
-        """Ritz values (ascending) and the eigenvectors of T (columns)."""
+        """Ritz values (ascending) and the eigenvectors of T (columns); NaN if the run met inf/NaN
+        (a diverged model: its curvature is a NaN result, not an exception)."""
+        if not (np.isfinite(self.alphas).all() and np.isfinite(self.betas).all()):
+            return np.full(self.steps, np.nan), np.full((self.steps, self.steps), np.nan)
         if self.steps == 1:
             return self.alphas.copy(), np.ones((1, 1))
         return eigh_tridiagonal(self.alphas, self.betas)
@@ -92,6 +95,8 @@ def lanczos(matvec: Matvec, start: Tensor, steps: int, *, reorthogonalize: bool 
                 w = w - basis[: j + 1].T @ (basis[: j + 1] @ w)
         alphas.append(alpha)
         beta = w.norm().item()
+        if not (np.isfinite(alpha) and np.isfinite(beta)):
+            break
         scale = max(abs(a) for a in alphas) or 1.0
         invariant = beta <= tol * scale or j == dim - 1
         if j == steps - 1 or invariant:

@@ -25,13 +25,15 @@ QUANTITY_LABELS = {
 
 def tracked_quantity(trace: Trace) -> str:
     """The column compared with the threshold: the preconditioned sharpness when it was measured."""
-    if any(row.get("preconditioned_sharpness") is not None for row in trace.steps):
+    if any(row.get("preconditioned_sharpness") is not None for row in trace.steps + trace.epochs[:1]):
         return "preconditioned_sharpness"
     return "sharpness"
 
 
 def sharpness_rows(trace: Trace) -> list[dict[str, Any]]:
-    return [row for row in trace.steps if row.get("sharpness") is not None]
+    """The measured rows: the initial model (epoch row 0, step 0) if measured, then the step rows."""
+    initial = [row for row in trace.epochs[:1] if row.get("sharpness") is not None]
+    return initial + [row for row in trace.steps if row.get("sharpness") is not None]
 
 
 def first_crossing(trace: Trace) -> int | None:
@@ -65,22 +67,20 @@ def plot_sharpness(trace: Trace, path: str | Path, *, title: str | None = None) 
                  label=f"stability threshold {formula}")
     crossing = first_crossing(trace)
     if crossing is not None:
-        for axis in (top, bottom):
-            axis.axvline(crossing, color="C3", linestyle=":", linewidth=1)
-        top.annotate(f"reaches the threshold\nat step {crossing}", xy=(crossing, top.get_ylim()[1]),
-                     xytext=(5, -30), textcoords="offset points", color="C3", fontsize=9)
+        top.axvline(crossing, color="C3", linestyle=":", linewidth=1, label=f"first reaches the threshold: step {crossing}")
+        bottom.axvline(crossing, color="C3", linestyle=":", linewidth=1)
     top.set_ylabel("largest eigenvalue" + (" of P⁻¹H" if quantity != "sharpness" else " of H"))
-    top.legend(loc="lower right", fontsize=9)
+    top.legend(loc="best", fontsize=9)
     top.grid(alpha=0.3)
     top.set_title(title or f"{trace.optimizer} on {trace.problem}: sharpness and stability threshold")
     loss_steps = [row["step"] for row in trace.steps if row.get("loss") is not None]
     losses = [row["loss"] for row in trace.steps if row.get("loss") is not None]
-    bottom.plot(loss_steps, losses, color="C1", linewidth=1, label="training loss (minibatch of the step)")
+    bottom.plot(loss_steps, losses, color="C1", linewidth=1, label="training loss on the step's batch (before the update)")
     if losses and min(losses) > 0:
         bottom.set_yscale("log")
     bottom.set_xlabel("step")
     bottom.set_ylabel("loss")
-    bottom.legend(loc="upper right", fontsize=9)
+    bottom.legend(loc="best", fontsize=9)
     bottom.grid(alpha=0.3)
     return _save(figure, path)
 
@@ -91,11 +91,13 @@ def plot_spectral_density(densities: Mapping[str, Mapping[str, Any]], path: str 
     if not densities:
         raise ValueError("no spectral densities to plot")
     figure, axis = plt.subplots(figsize=(7.5, 4.5))
+    peak = 0.0
     for index, (label, result) in enumerate(densities.items()):
         grid, density = np.asarray(result["grid"]), np.asarray(result["density"])
-        floor = max(density.max() * 1e-8, 1e-12)
-        axis.semilogy(grid, np.maximum(density, floor), color=f"C{index}",
-                      label=f"{label} (σ = {result['sigma']:.3g}, {result['runs']} runs × {result['iterations']})")
+        peak = max(peak, float(density.max()))
+        axis.semilogy(grid, density, color=f"C{index}",
+                      label=f"{label}: σ = {result['sigma']:.3g}, {result['runs']} SLQ runs × {result['iterations']} steps")
+    axis.set_ylim(bottom=peak * 1e-6)  # below this the Gaussian tails say nothing
     axis.axvline(0, color="gray", linewidth=0.8)
     axis.set_xlabel("eigenvalue of the loss Hessian")
     axis.set_ylabel("density (log scale)")
