@@ -65,9 +65,10 @@ def main() -> None:
         print(json.dumps(rows, indent=2))
         return
     print(f"torch {torch.__version__}, scipy {scipy.__version__}; Rosenbrock from {START}, float64; LBFGS: one step() with max_iter=1000, max_eval=2000")
-    print(f"{'method':<24} {'options':<54} {'iters':>5} {'evals':>5} {'max|x-1|':>9}")
+    width = max(len(row["options"]) for row in rows)
+    print(f"{'method':<24} {'options':<{width}} {'iters':>5} {'evals':>5} {'max|x-1|':>9}")
     for row in rows:
-        print(f"{row['method']:<24} {row['options']:<54} {row['iterations']:>5} {row['evaluations']:>5} {row['error']:>9.1e}")
+        print(f"{row['method']:<24} {row['options']:<{width}} {row['iterations']:>5} {row['evaluations']:>5} {row['error']:>9.1e}")
 
 
 if __name__ == "__main__":
