@@ -229,3 +229,41 @@ def test_closure_without_graph_is_refused():
     optimizer = Newton([w])
     with pytest.raises(ValueError, match="closure must return the loss as a tensor computed from the parameters"):
         optimizer.step(lambda: torch.tensor(1.0))
+
+
+@pytest.mark.parametrize("mode", ["saddle_free", "plain"])
+def test_an_unused_parameter_is_a_flat_direction_and_does_not_move(mode):
+    a, b = _spd(3)
+    w = torch.zeros(3, dtype=F64, requires_grad=True)
+    unused = torch.ones(2, dtype=F64, requires_grad=True)
+    optimizer = Newton([w, unused], mode=mode)
+    optimizer.step(lambda: 0.5 * w @ a @ w - b @ w)
+    torch.testing.assert_close(w.detach(), torch.linalg.solve(a, b), rtol=1e-10, atol=1e-12)
+    assert unused.detach().tolist() == [1.0, 1.0]
+    assert optimizer.state[w]["positive_definite"] is False
+
+
+def test_row_by_row_hessian_when_vmap_fails(monkeypatch):
+    """The fallback for ops without a batching rule gives the same step as the batched path."""
+    a, b = _spd(6)
+    original_grad = torch.autograd.grad
+
+    def grad_without_batching(*args, **kwargs):
+        if kwargs.get("is_grads_batched"):
+            raise RuntimeError("no batching rule")
+        return original_grad(*args, **kwargs)
+
+    monkeypatch.setattr(torch.autograd, "grad", grad_without_batching)
+    params = [torch.zeros(2, dtype=F64, requires_grad=True), torch.zeros(4, dtype=F64, requires_grad=True)]
+    optimizer = Newton(params)
+    optimizer.step(_quadratic_closure(optimizer, params, a, b))
+    torch.testing.assert_close(_flat(params), torch.linalg.solve(a, b), rtol=1e-10, atol=1e-12)
+
+
+def test_float32_parameters():
+    a, b = _spd(5)
+    w = torch.zeros(5, dtype=torch.float32, requires_grad=True)
+    a32, b32 = a.float(), b.float()
+    optimizer = Newton([w])
+    optimizer.step(lambda: 0.5 * w @ a32 @ w - b32 @ w)
+    torch.testing.assert_close(w.detach(), torch.linalg.solve(a, b).float(), rtol=1e-4, atol=1e-5)

@@ -82,7 +82,8 @@ def newton_direction(hessian: Tensor, grad: Tensor, damping: float, mode: str) -
     * otherwise, ``mode="plain"``: the same formula by an LU solve (the textbook step, which is
       attracted to saddles and maxima); ``mode="saddle_free"``: with ``H = V diag(lambda) V^T``,
       ``d = -V diag(1 / (|lambda| + damping)) V^T g`` (Dauphin et al. 2014), which descends along
-      negative-curvature directions instead of climbing them. Directions whose
+      negative-curvature directions instead of climbing them. (A singular ``H`` in plain mode
+      gets the minimum-norm solution, by the pseudo-inverse.) Directions whose
       ``|lambda| + damping`` is below 1e-12 of the largest are flat and get no step.
     """
     identity = torch.eye(hessian.shape[0], dtype=hessian.dtype, device=hessian.device)
@@ -91,7 +92,10 @@ def newton_direction(hessian: Tensor, grad: Tensor, damping: float, mode: str) -
     if info.item() == 0:
         return -torch.cholesky_solve(grad.unsqueeze(1), factor).squeeze(1), True
     if mode == "plain":
-        return -torch.linalg.solve(damped, grad), False
+        try:
+            return -torch.linalg.solve(damped, grad), False
+        except torch.linalg.LinAlgError:  # exactly singular: the minimum-norm Newton step
+            return -(torch.linalg.pinv(damped, hermitian=True) @ grad), False
     eigenvalues, eigenvectors = torch.linalg.eigh(hessian)
     curvature = eigenvalues.abs() + damping
     floor = RELATIVE_CURVATURE_FLOOR * curvature.max().clamp_min(torch.finfo(curvature.dtype).tiny)
