@@ -114,7 +114,9 @@ class RuleOptimizer(Optimizer):
     def _apply_rule_complex(self, param: Tensor, state: dict[str, Any], group: dict[str, Any]) -> dict[str, Any]:
         """A complex number is a pair of reals to the rules (as torch.optim); the state stays complex."""
         real_shape = torch.view_as_real(param).shape
-        real_state = {k: torch.view_as_real(v) if isinstance(v, Tensor) and v.is_complex() else v for k, v in state.items()}
+        real_state = {
+            k: torch.view_as_real(v) if isinstance(v, Tensor) and v.is_complex() else v for k, v in state.items()
+        }
         self.apply_rule(torch.view_as_real(param), torch.view_as_real(param.grad), real_state, group)
         return {
             k: torch.view_as_complex(v) if isinstance(v, Tensor) and v.shape == real_shape and not v.is_complex() else v

@@ -174,7 +174,9 @@ class Newton(Optimizer):
         defaults = dict(lr=lr, damping=damping, mode=mode, max_params=max_params, fused=fused)
         super().__init__(params, defaults)
         if len(self.param_groups) != 1:
-            raise ValueError(f"Newton takes one param group (got {len(self.param_groups)}): the Hessian couples all parameters")
+            raise ValueError(
+                f"Newton takes one param group (got {len(self.param_groups)}): the Hessian couples all parameters"
+            )
         self._check_size(self.param_groups[0])
 
     def _check_size(self, group: dict[str, Any]) -> None:
@@ -201,7 +203,9 @@ class Newton(Optimizer):
         with torch.enable_grad(), backward_keeps_graph():
             loss = closure()
         if not isinstance(loss, Tensor) or loss.grad_fn is None:
-            raise ValueError("Newton: the closure must return the loss as a tensor computed from the parameters with autograd")
+            raise ValueError(
+                "Newton: the closure must return the loss as a tensor computed from the parameters with autograd"
+            )
         with torch.enable_grad():
             grad, hessian = flat_gradient_and_hessian(loss, params)
         direction, positive_definite = newton_direction(hessian, grad, group["damping"], group["mode"])
