@@ -166,20 +166,21 @@ class Newton(Optimizer):
         *,
         fused: bool | None = None,
     ) -> None:
-        check_lr(lr)
-        check_nonnegative("damping", damping)
-        check_positive_int("max_params", max_params)
-        if mode not in MODES:
-            raise ValueError(f"mode={mode!r} must be one of: {', '.join(MODES)}")
         defaults = dict(lr=lr, damping=damping, mode=mode, max_params=max_params, fused=fused)
         super().__init__(params, defaults)
         if len(self.param_groups) != 1:
             raise ValueError(
                 f"Newton takes one param group (got {len(self.param_groups)}): the Hessian couples all parameters"
             )
-        self._check_size(self.param_groups[0])
+        self._check_group(self.param_groups[0])
 
-    def _check_size(self, group: dict[str, Any]) -> None:
+    def _check_group(self, group: dict[str, Any]) -> None:
+        """The hyperparameters, the parameter count against max_params, real parameters only."""
+        check_lr(group["lr"])
+        check_nonnegative("damping", group["damping"])
+        check_positive_int("max_params", group["max_params"])
+        if group["mode"] not in MODES:
+            raise ValueError(f"mode={group['mode']!r} must be one of: {', '.join(MODES)}")
         count = sum(p.numel() for p in group["params"])
         if count > group["max_params"]:
             raise ValueError(
@@ -198,7 +199,7 @@ class Newton(Optimizer):
                 "(the Hessian is computed from it): opt.step(closure)"
             )
         group = self.param_groups[0]
-        self._check_size(group)
+        self._check_group(group)
         params = [p for p in group["params"] if p.requires_grad]
         with torch.enable_grad(), backward_keeps_graph():
             loss = closure()
