@@ -18,6 +18,7 @@ value f takes anywhere (None when f is unbounded below, e.g. x^3, x*cos(c*x) or 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
@@ -52,6 +53,7 @@ class Landscape:
         minima: the known local minima inside the domain.
         global_min: the infimum of f over R^dim when attained, else None.
         noise: std of the Gaussian noise added to each gradient component (0: deterministic).
+        contour_scale: "log", "linear" or "auto" (log when the values on the domain span decades).
     """
 
     name: str
@@ -65,6 +67,7 @@ class Landscape:
     global_min: float | None = None
     params: dict[str, Any] = field(default_factory=dict)
     noise: float = 0.0
+    contour_scale: str = "auto"
 
     @property
     def spec(self) -> str:
@@ -158,10 +161,32 @@ def _xcos_minima(c: float) -> tuple[Minimum, ...]:
     return tuple(Minimum((x,), v, is_global=v <= lowest + 1e-12) for x, v in zip(roots, values))
 
 
+_PI_MULTIPLE = re.compile(r"^\s*(?:([0-9.eE+-]+)\s*\*\s*)?pi\s*(?:/\s*([0-9.eE+-]+))?\s*$")
+
+
 def _check_positive(name: str, value: Any, landscape: str) -> float:
+    """A positive finite parameter; strings 'pi', '0.15*pi', 'pi/4' are read as multiples of pi."""
+    if isinstance(value, tuple) and len(value) == 2:  # the spec parser reads 'pi/4' as ('pi', 4)
+        value = f"{value[0]}/{value[1]}"
+    match = _PI_MULTIPLE.match(value) if isinstance(value, str) else None
+    if match:
+        try:
+            value = float(match.group(1) or 1) * math.pi / float(match.group(2) or 1)
+        except (ValueError, ZeroDivisionError):
+            pass
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise ValueError(f"{landscape}: {name}={value!r} must be a finite number > 0")
     return float(value)
+
+
+def _coefficient(c: float) -> str:
+    """c as the formula shows it: 'pi' for math.pi, '0.15*pi' for 0.15*math.pi, else the number."""
+    if c == math.pi:
+        return "pi"
+    ratio = c / math.pi
+    if abs(ratio - round(ratio, 4)) < 1e-12:
+        return f"{ratio:g}*pi"
+    return str(int(c)) if c.is_integer() else repr(c)  # exact, so the spec round-trips
 
 
 def _xcos(c: float = math.pi) -> Landscape:
@@ -169,29 +194,29 @@ def _xcos(c: float = math.pi) -> Landscape:
     minima = _xcos_minima(c)
     # The notes' picture is on [-1, 2] for c = pi; other c scale it by pi/c.
     return Landscape(
-        "xcos", 1, "x*cos(c*x)", "a local minimum beside the global one (D2L: x*cos(pi*x) on [-1, 2]); "
+        "xcos", 1, f"x*cos({_coefficient(c)}*x)", "a local minimum beside the global one (D2L: x*cos(pi*x) on [-1, 2]); "
         "c=0.15*pi is D2L's nonconvex Newton example", lambda x: _x(x) * torch.cos(c * _x(x)),
         start=(0.0,), domain=(-math.pi / c, 2 * math.pi / c), minima=minima, global_min=None,
-        params={} if c == math.pi else {"c": c},
+        params={} if c == math.pi else {"c": _coefficient(c)},
     )
 
 
 def _cosh(c: float = 0.5) -> Landscape:
     c = _check_positive("c", c, "cosh")
     return Landscape(
-        "cosh", 1, "cosh(c*x)", "convex, Newton's method converges fast (D2L: c=0.5 from x=10)",
+        "cosh", 1, f"cosh({_coefficient(c)}*x)", "convex, Newton's method converges fast (D2L: c=0.5 from x=10)",
         lambda x: torch.cosh(c * _x(x)), start=(10.0,), domain=(-12.0, 12.0),
-        minima=(Minimum((0.0,), 1.0),), global_min=1.0, params={} if c == 0.5 else {"c": c},
+        minima=(Minimum((0.0,), 1.0),), global_min=1.0, params={} if c == 0.5 else {"c": _coefficient(c)},
     )
 
 
 def _quadratic(kappa: float = 10.0) -> Landscape:
     kappa = _check_positive("kappa", kappa, "quadratic")
     return Landscape(
-        "quadratic", 2, "(x1^2 + kappa*x2^2)/2", "Hessian diag(1, kappa): condition number kappa "
+        "quadratic", 2, f"(x1^2 + {_coefficient(kappa)}*x2^2)/2", "Hessian diag(1, kappa): condition number kappa "
         "(max(1,kappa)/min(1,kappa))", lambda x: (_x(x) ** 2 + kappa * _y(x) ** 2) / 2,
         start=(-5.0, -2.0), domain=((-6.0, 6.0), (-3.0, 3.0)), minima=(Minimum((0.0, 0.0), 0.0),),
-        global_min=0.0, params={"kappa": kappa} if kappa != 10.0 else {},
+        global_min=0.0, params={"kappa": _coefficient(kappa)} if kappa != 10.0 else {},
     )
 
 
@@ -201,10 +226,11 @@ _HIMMELBLAU_MINIMA = ((3.0, 2.0), (-2.805118086952745, 3.131312518250573),
 
 def _fixed(name: str, dim: int, formula: str, description: str, fn: Callable[[Tensor], Tensor],
            start: tuple[float, ...], domain: Domain, minima: tuple[tuple[float, ...], ...] = (),
-           global_min: float | None = None) -> Callable[[], Landscape]:
+           global_min: float | None = None, contour_scale: str = "auto") -> Callable[[], Landscape]:
     def build() -> Landscape:
         known = tuple(Minimum(p, float(fn(torch.tensor(p, dtype=torch.float64)))) for p in minima)
-        return Landscape(name, dim, formula, description, fn, start, domain, known, global_min)
+        return Landscape(name, dim, formula, description, fn, start, domain, known, global_min,
+                         contour_scale=contour_scale)
 
     return build
 
@@ -232,13 +258,13 @@ _FACTORIES: dict[str, Callable[..., Landscape]] = {
                      ((-1.5, 1.5), (-1.5, 1.5))),
     "rosenbrock": _fixed("rosenbrock", 2, "(1 - x)^2 + 100*(y - x^2)^2", "a curved, narrow valley; "
                          "minimum at (1, 1)", _rosenbrock, (-1.5, 2.0), ((-2.0, 2.0), (-1.0, 3.0)),
-                         ((1.0, 1.0),), 0.0),
+                         ((1.0, 1.0),), 0.0, "log"),
     "himmelblau": _fixed("himmelblau", 2, "(x^2 + y - 11)^2 + (x + y^2 - 7)^2", "four global minima "
                          "(f = 0), one maximum, four saddles", _himmelblau, (0.0, 0.0),
-                         ((-5.0, 5.0), (-5.0, 5.0)), _HIMMELBLAU_MINIMA, 0.0),
+                         ((-5.0, 5.0), (-5.0, 5.0)), _HIMMELBLAU_MINIMA, 0.0, "log"),
     "beale": _fixed("beale", 2, "(1.5 - x + xy)^2 + (2.25 - x + xy^2)^2 + (2.625 - x + xy^3)^2",
                     "flat plateaus and steep walls; minimum at (3, 0.5)", _beale, (1.0, 1.5),
-                    ((-4.5, 4.5), (-4.5, 4.5)), ((3.0, 0.5),), 0.0),
+                    ((-4.5, 4.5), (-4.5, 4.5)), ((3.0, 0.5),), 0.0, "log"),
     "rastrigin": _fixed("rastrigin", 2, "20 + sum(x_i^2 - 10*cos(2*pi*x_i))", "a local minimum near "
                         "every integer point; global minimum at (0, 0)", _rastrigin, (2.2, -1.8),
                         ((-5.12, 5.12), (-5.12, 5.12)), ((0.0, 0.0),), 0.0),
