@@ -68,14 +68,18 @@ def _inside(landscape: Landscape, points: Tensor, margin: float = 1e-9) -> Tenso
 
 
 def _deduplicate(points: Tensor, radius: float) -> list[Tensor]:
+    """Keep the first of every cluster of points closer than ``radius`` to a kept one."""
+    close = torch.cdist(points, points) <= radius
+    removed = torch.zeros(points.shape[0], dtype=torch.bool)
     unique: list[Tensor] = []
-    for point in points:
-        if all(float((point - other).norm()) > radius for other in unique):
-            unique.append(point)
+    for i in range(points.shape[0]):
+        if not removed[i]:
+            unique.append(points[i])
+            removed |= close[i]
     return unique
 
 
-def find_critical_points(landscape: Landscape | str, grid: int = 25, *, gtol: float = 1e-7,
+def find_critical_points(landscape: Landscape | str, grid: int = 41, *, gtol: float = 1e-7,
                          iterations: int = 100) -> list[CriticalPoint]:
     """All critical points reached from a ``grid`` x ``grid`` (1-D: ``grid``) set of starts, sorted by value.
 
