@@ -16,7 +16,7 @@ from .validate import check_lr, check_nonnegative, check_positive_int
 
 MODES = ("saddle_free", "plain")
 DEFAULT_MAX_PARAMS = 2000  # a 2000 x 2000 Hessian: 2000 batched backward passes, 32 MB in float64
-RELATIVE_CURVATURE_FLOOR = 1e-12  # |lambda| below this times max |lambda| counts as flat
+RELATIVE_CURVATURE_FLOOR = 1e-12  # curvature below this times the largest counts as none
 
 _BACKWARD_PATCH_LOCK = threading.RLock()
 
@@ -79,27 +79,22 @@ def newton_direction(hessian: Tensor, grad: Tensor, damping: float, mode: str) -
     """The Newton direction and whether ``H + damping*I`` was positive definite.
 
     * positive definite: ``d = -(H + damping*I)^{-1} g`` by a Cholesky solve (both modes);
-    * otherwise, ``mode="plain"``: the same formula by an LU solve (the textbook step, which is
-      attracted to saddles and maxima); ``mode="saddle_free"``: with ``H = V diag(lambda) V^T``,
-      ``d = -V diag(1 / (|lambda| + damping)) V^T g`` (Dauphin et al. 2014), which descends along
-      negative-curvature directions instead of climbing them. (A singular ``H`` in plain mode
-      gets the minimum-norm solution, by the pseudo-inverse.) Directions whose
-      ``|lambda| + damping`` is below 1e-12 of the largest are flat and get no step.
+    * otherwise, with ``H = V diag(lambda) V^T`` and ``d = -V diag(1 / c) V^T g``:
+      ``mode="plain"``: ``c = lambda + damping``, the textbook step, attracted to saddles and
+      maxima; ``mode="saddle_free"``: ``c = |lambda| + damping`` (Dauphin et al. 2014), which
+      descends along negative-curvature directions instead of climbing them.
+
+    Where ``|c|`` is below 1e-12 of the largest (no curvature: Newton's step is undefined there,
+    as at an inflection point or along an unused parameter) ``c = 1``: a gradient step.
     """
     identity = torch.eye(hessian.shape[0], dtype=hessian.dtype, device=hessian.device)
-    damped = hessian + damping * identity
-    factor, info = torch.linalg.cholesky_ex(damped)
+    factor, info = torch.linalg.cholesky_ex(hessian + damping * identity)
     if info.item() == 0:
         return -torch.cholesky_solve(grad.unsqueeze(1), factor).squeeze(1), True
-    if mode == "plain":
-        try:
-            return -torch.linalg.solve(damped, grad), False
-        except torch.linalg.LinAlgError:  # exactly singular: the minimum-norm Newton step
-            return -(torch.linalg.pinv(damped, hermitian=True) @ grad), False
     eigenvalues, eigenvectors = torch.linalg.eigh(hessian)
-    curvature = eigenvalues.abs() + damping
-    floor = RELATIVE_CURVATURE_FLOOR * curvature.max().clamp_min(torch.finfo(curvature.dtype).tiny)
-    inverse = torch.where(curvature > floor, 1.0 / curvature, torch.zeros_like(curvature))
+    curvature = eigenvalues + damping if mode == "plain" else eigenvalues.abs() + damping
+    floor = RELATIVE_CURVATURE_FLOOR * curvature.abs().max().clamp_min(torch.finfo(curvature.dtype).tiny)
+    inverse = torch.where(curvature.abs() > floor, 1.0 / curvature, torch.ones_like(curvature))
     return -(eigenvectors @ (inverse * (eigenvectors.T @ grad))), False
 
 
@@ -126,6 +121,8 @@ class Newton(Optimizer):
       doubles the distance from the saddle along y, where f decreases (descent, not ascent).
 
     On D2L's ``f(x) = x cos(cx)`` the plain step also jumps to nearby maxima where f'' < 0.
+    In directions without curvature (an inflection point, a linear loss) Newton's step is
+    undefined; both modes take a gradient step there (see :func:`newton_direction`).
 
     Closure contract: ``step(closure)`` requires a closure that computes the loss from the
     parameters with autograd enabled and returns it. It may call ``loss.backward()`` (as closures
