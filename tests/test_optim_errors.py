@@ -96,7 +96,7 @@ def test_spec_strings_round_trip_and_parse_values():
 @pytest.mark.parametrize("name", ["newton", "lbfgs"])
 def test_closure_based_optimizers_refuse_a_missing_closure(name):
     optimizer = oo.create(name, _params())
-    assert oo.get_entry(name).needs_closure
+    assert oo.get_entry(name).needs_closure and optimizer.needs_closure
     with pytest.raises(ValueError, match=r"\.step\(\) requires a closure"):
         optimizer.step()
 

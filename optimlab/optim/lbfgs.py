@@ -119,6 +119,8 @@ class LBFGS(Optimizer):
     3.5 (line search); minFunc (M. Schmidt), whose decisions torch.optim.LBFGS reproduces.
     """
 
+    needs_closure = True  # step() must be given a closure (the engine reads this)
+
     def __init__(
         self,
         params: Any,

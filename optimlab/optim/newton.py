@@ -153,6 +153,8 @@ class Newton(Optimizer):
     "Identifying and attacking the saddle point problem", NeurIPS 2014; D2L 12.3.
     """
 
+    needs_closure = True  # step() must be given a closure (the engine reads this)
+
     def __init__(
         self,
         params: Any,
