@@ -205,3 +205,27 @@ def test_bad_mode_is_rejected(problem):
     model, x, y, _, _ = problem
     with pytest.raises(ValueError, match="mode='test'"):
         operator(model, x, y, mode="test")
+
+
+def test_penalty_adds_its_own_hessian(problem):
+    """An L2 penalty l2/2 * ||W||^2 on the weights adds l2 * v on the weight coordinates (closed form)."""
+    model, x, y, hessian, _ = problem
+    l2 = 0.3
+
+    def penalty(m):
+        return 0.5 * l2 * sum(p.pow(2).sum() for name, p in m.named_parameters() if name.endswith("weight"))
+
+    mask = torch.cat([torch.full((p.numel(),), float(name.endswith("weight")), dtype=torch.float64)
+                      for name, p in model.named_parameters()])
+    v = torch.randn(hessian.shape[0], generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    op = operator(model, x, y, penalty=penalty, chunk_size=15)
+    torch.testing.assert_close(op.matvec(v), hessian @ v + l2 * mask * v, rtol=1e-10, atol=1e-12)
+
+
+def test_a_diverged_model_gives_nan_not_an_exception(problem):
+    model, x, y, _, _ = problem
+    broken = small_mlp()
+    with torch.no_grad():
+        broken[0].weight[0, 0] = float("nan")
+    result = top_eigenvalues(operator(broken, x, y), k=2)
+    assert all(np.isnan(result.eigenvalues))
