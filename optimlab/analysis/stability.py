@@ -7,7 +7,8 @@ On f(w) = 1/2 w^T H w an optimizer is a linear recurrence; it is stable iff ever
     heavy ball (torch convention)  v = mu v + (1 - tau) g; w -= lr v        a < 2 (1 + mu) / ((1 - tau) lr)
     Nesterov (torch convention)    v = mu v + g; w -= lr (g + mu v)         a < (2 + 2 mu) / ((1 + 2 mu) lr)
     RMSProp / AdaGrad              w -= lr g / P                            a < 2 (1 + mu) / lr  (mu: RMSProp momentum)
-    Adam / AdamW                   m = b1 m + (1 - b1) g; w -= lr m / P     a < (2 + 2 b1) / ((1 - b1) lr)  (= 38/lr at 0.9)
+    Adam / AdamW                   m = b1 m + (1 - b1) g; w -= lr m / P     a < (2 + 2 b1) / ((1 - b1) lr)
+                                                                            (= 38 / lr at b1 = 0.9)
 
 For the adaptive methods ``a`` is an eigenvalue of the preconditioned Hessian P^{-1} H, whose
 eigenvalues are those of the symmetric P^{-1/2} H P^{-1/2}, with P the diagonal the update divides

@@ -7,8 +7,8 @@
 Trains the task with the optimizer (gd means the full batch), measures the sharpness during training
 (``--track sharpness:every=N``) against the optimizer's stability threshold, and at init and at the end
 prints the top-k Hessian eigenvalues (Lanczos), lambda_min, |lambda_min|/lambda_max, the trace
-(Hutchinson, 95% interval) and the share of the spectrum below zero (SLQ); draws the sharpness curve
-and the spectral densities into ``--out``. The landscapes' ``analyze`` verb registers these options
+(Hutchinson, 95% interval) and the share of the spectrum below -0.01 lambda_max (SLQ); draws the
+sharpness curve and the spectral densities into ``--out``. The landscapes' ``analyze`` verb registers these options
 (:func:`add_arguments`) and calls :func:`run` when the name is not a landscape.
 """
 
@@ -40,7 +40,8 @@ def _add(parser: argparse.ArgumentParser, flag: str, **kwargs: Any) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of the task analysis (added to `optimlab analyze`)."""
     group = parser.add_argument_group("training tasks (curvature of the loss Hessian)")
-    _add(group, "--opt", default=DEFAULT_OPTIMIZER, help=f"optimizer spec (default {DEFAULT_OPTIMIZER}; gd = full batch)")
+    _add(group, "--opt", default=DEFAULT_OPTIMIZER,
+         help=f"optimizer spec (default {DEFAULT_OPTIMIZER}; gd = full batch)")
     _add(group, "--epochs", type=float, default=None, help="epochs to train (default: the task's)")
     _add(group, "--batch-size", default=None, help="N or 'full' (default: full for gd, else the task's)")
     _add(group, "--seed", type=int, default=0, help="seed of the split, the init, the order and the estimators")
@@ -131,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
     endpoints = EndpointCurvature(_settings(args))
     trace = train(args.opt, task, epochs=epochs, batch_size=batch_size, seed=args.seed,
                   callbacks=[tracker, endpoints])
-    out = Path(args.out) if args.out else Path("optimlab-out") / ("analyze-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", args.name))
+    out = Path(args.out) if args.out else default_out(args.name)
     result = build_result(args, task, trace, endpoints)
     result["figures"] = draw_figures(trace, endpoints, out)
     out.mkdir(parents=True, exist_ok=True)
@@ -141,6 +142,11 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(format_report(result))
     return 0
+
+
+def default_out(name: str) -> Path:
+    """optimlab-out/analyze-NAME with the spec's punctuation made file-safe."""
+    return Path("optimlab-out") / ("analyze-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", name))
 
 
 def sharpness_overview(trace: Any) -> dict[str, Any]:
@@ -173,7 +179,8 @@ def build_result(args: argparse.Namespace, task: Any, trace: Any, endpoints: End
         "batch_size": trace.meta.get("batch_size"), "steps": trace.meta.get("steps"), "outcome": trace.outcome_text,
         "final_train_loss": last.get("train_loss"), "final_train_metric": last.get("train_metric"),
         "metric": trace.meta.get("metric"), "settings": _settings(args),
-        "curvature": {label: (summary.to_dict() if summary else None) for label, summary in endpoints.summaries.items()},
+        "curvature": {label: (summary.to_dict() if summary else None)
+                      for label, summary in endpoints.summaries.items()},
         "curvature_steps": endpoints.steps, "sharpness": sharpness_overview(trace), "trace": trace.to_dict(),
     }
 
@@ -196,6 +203,25 @@ def _number(value: Any, digits: str = ".4g") -> str:
     return "-" if value is None else format(value, digits)
 
 
+def _interval(c: dict[str, Any]) -> str:
+    trace = c["trace"]
+    return f"{trace['estimate']:.4g} ± {trace['interval'][1] - trace['estimate']:.2g}"
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+CURVATURE_ROWS = [
+    ("top eigenvalues", lambda c: ", ".join(f"{v:.4g}" for v in c["top"]["eigenvalues"])),
+    ("lambda_max", lambda c: f"{c['lambda_max']:.5g}"),
+    ("lambda_min", lambda c: f"{c['lambda_min']:.4g}"),
+    ("|lambda_min| / lambda_max", lambda c: f"{c['negative_ratio']:.3g}"),
+    ("trace (95% interval)", _interval),
+    ("spectrum below -0.01 lambda_max", lambda c: _percent(c["negative_mass"])),
+]
+
+
 def format_report(result: dict[str, Any]) -> str:
     settings, curvature = result["settings"], result["curvature"]
     lines = [
@@ -210,26 +236,25 @@ def format_report(result: dict[str, Any]) -> str:
                      f"Hutchinson {settings['trace_samples']} samples, seed {settings['seed']}")
     titles = [f"{'at init' if key == 'init' else 'after training'} (step {result['curvature_steps'][key]})"
               for key in curvature]
-    header = (f"{'':<28}" + "".join(f"{title:<40}" for title in titles)).rstrip()
-    rows = [
-        ("top eigenvalues", lambda c: ", ".join(f"{v:.4g}" for v in c["top"]["eigenvalues"])),
-        ("lambda_max", lambda c: f"{c['lambda_max']:.5g}"),
-        ("lambda_min", lambda c: f"{c['lambda_min']:.4g}"),
-        ("|lambda_min| / lambda_max", lambda c: f"{c['negative_ratio']:.3g}"),
-        ("trace (95% interval)", lambda c: f"{c['trace']['estimate']:.4g} ± {c['trace']['interval'][1] - c['trace']['estimate']:.2g}"),
-        ("spectrum below 0 (SLQ)", lambda c: "-" if c["negative_mass"] is None else f"{100 * c['negative_mass']:.1f}%"),
-    ]
-    lines.append(header)
-    for label, cell in rows:
-        lines.append((f"{label:<28}" + "".join(f"{(cell(c) if c else 'diverged'):<40}" for c in curvature.values())).rstrip())
-    s = result["sharpness"]
-    if s.get("measurements"):
-        crossing = f"step {s['first_crossing']}" if s["first_crossing"] is not None else "never"
-        lines.append(
-            f"{s['quantity'].replace('_', ' ')}: initial {s['initial']:.4g}, max {s['max']:.4g} (step {s['max_step']}), "
-            f"final {s['final']:.4g} (step {s['final_step']}), mean over the second half {s['mean_second_half']:.4g}; "
-            f"threshold {s.get('formula', '')} = {_number(s['threshold'])}; reaches it: {crossing}")
-        lines.append(f"tracking: {s['measurements']} measurements every {s.get('every')} steps, {s['seconds']:.2f} s "
-                     f"= {_number(100 * s['cost_vs_training'] if s.get('cost_vs_training') else None, '.0f')}% of the training time ({s['training_seconds']:.2f} s)")
+    lines.append((f"{'':<34}" + "".join(f"{title:<40}" for title in titles)).rstrip())
+    for label, cell in CURVATURE_ROWS:
+        cells = "".join(f"{(cell(c) if c else 'diverged'):<40}" for c in curvature.values())
+        lines.append(f"{label:<34}{cells}".rstrip())
+    lines += _sharpness_lines(result["sharpness"])
     lines.append("figures: " + ", ".join(result["figures"]))
     return "\n".join(lines)
+
+
+def _sharpness_lines(s: dict[str, Any]) -> list[str]:
+    if not s.get("measurements"):
+        return []
+    crossing = f"step {s['first_crossing']}" if s["first_crossing"] is not None else "never"
+    cost = s.get("cost_vs_training")
+    return [
+        f"{s['quantity'].replace('_', ' ')}: initial {s['initial']:.4g}, max {s['max']:.4g} "
+        f"(step {s['max_step']}), final {s['final']:.4g} (step {s['final_step']}), mean over the second half "
+        f"{s['mean_second_half']:.4g}; threshold {s.get('formula', '')} = {_number(s['threshold'])}; "
+        f"reaches it: {crossing}",
+        f"tracking: {s['measurements']} measurements every {s.get('every')} steps, {s['seconds']:.2f} s = "
+        f"{_number(100 * cost if cost else None, '.0f')}% of the training time ({s['training_seconds']:.2f} s)",
+    ]

@@ -67,7 +67,8 @@ def plot_sharpness(trace: Trace, path: str | Path, *, title: str | None = None) 
                  label=f"stability threshold {formula}")
     crossing = first_crossing(trace)
     if crossing is not None:
-        top.axvline(crossing, color="C3", linestyle=":", linewidth=1, label=f"first reaches the threshold: step {crossing}")
+        top.axvline(crossing, color="C3", linestyle=":", linewidth=1,
+                    label=f"first reaches the threshold: step {crossing}")
         bottom.axvline(crossing, color="C3", linestyle=":", linewidth=1)
     top.set_ylabel("largest eigenvalue" + (" of P⁻¹H" if quantity != "sharpness" else " of H"))
     top.legend(loc="best", fontsize=9)
@@ -75,7 +76,8 @@ def plot_sharpness(trace: Trace, path: str | Path, *, title: str | None = None) 
     top.set_title(title or f"{trace.optimizer} on {trace.problem}: sharpness and stability threshold")
     loss_steps = [row["step"] for row in trace.steps if row.get("loss") is not None]
     losses = [row["loss"] for row in trace.steps if row.get("loss") is not None]
-    bottom.plot(loss_steps, losses, color="C1", linewidth=1, label="training loss on the step's batch (before the update)")
+    bottom.plot(loss_steps, losses, color="C1", linewidth=1,
+                label="training loss on the step's batch (before the update)")
     if losses and min(losses) > 0:
         bottom.set_yscale("log")
     bottom.set_xlabel("step")
@@ -96,7 +98,8 @@ def plot_spectral_density(densities: Mapping[str, Mapping[str, Any]], path: str 
         grid, density = np.asarray(result["grid"]), np.asarray(result["density"])
         peak = max(peak, float(density.max()))
         axis.semilogy(grid, density, color=f"C{index}",
-                      label=f"{label}: σ = {result['sigma']:.3g}, {result['runs']} SLQ runs × {result['iterations']} steps")
+                      label=f"{label}: σ = {result['sigma']:.3g}, "
+                            f"{result['runs']} SLQ runs × {result['iterations']} steps")
     axis.set_ylim(bottom=peak * 1e-6)  # below this the Gaussian tails say nothing
     axis.axvline(0, color="gray", linewidth=0.8)
     axis.set_xlabel("eigenvalue of the loss Hessian")
