@@ -35,6 +35,13 @@ class SquaredLossTask(Task):
         return 0.5 * (output - F.one_hot(target, self.num_classes).to(output.dtype)).pow(2).sum(dim=1).mean()
 
 
+def _increases_after(losses: list[float], step: int | None) -> int | None:
+    """Steps after `step` whose loss is above the previous step's (losses[i] is step i + 1's)."""
+    if step is None:
+        return None
+    return sum(b > a for a, b in zip(losses[step:], losses[step + 1:]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", default="digits-mlp")
@@ -61,6 +68,7 @@ def main() -> None:
     summary = {"task": args.task, "loss": args.loss, "lr": args.lr, "threshold": 2 / args.lr,
                "steps": trace.meta["steps"], "outcome": trace.outcome_text, "num_train": task.num_train,
                "final_loss": losses[-1], "loss_increases": sum(b > a for a, b in zip(losses, losses[1:])),
+               "loss_increases_after_crossing": _increases_after(losses, overview["first_crossing"]),
                "wall_seconds": wall, "threads": torch.get_num_threads(), "figure": str(figure),
                **{k: overview[k] for k in ("initial", "max", "max_step", "final", "mean_second_half", "first_crossing",
                                            "measurements", "seconds", "training_seconds", "cost_vs_training")},
@@ -69,7 +77,8 @@ def main() -> None:
     (args.out / f"{name}.json").write_text(json.dumps(summary, indent=1))
     print(f"{args.task}, {args.loss}, gd lr={args.lr:g} (2/lr = {2 / args.lr:.4g}), {summary['steps']} steps on "
           f"{task.num_train} examples: {summary['outcome']}, final loss {losses[-1]:.4g}, "
-          f"loss went up at {summary['loss_increases']} steps")
+          f"loss went up at {summary['loss_increases']} steps "
+          f"({summary['loss_increases_after_crossing']} after the first crossing)")
     print(f"sharpness: initial {overview['initial']:.4g}, max {overview['max']:.4g} (step {overview['max_step']}), "
           f"final {overview['final']:.4g}, mean over the second half {overview['mean_second_half']:.4g}, "
           f"first reaches 2/lr at step {overview['first_crossing']}")

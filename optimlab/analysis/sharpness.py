@@ -103,7 +103,7 @@ class SharpnessTracker:
         )
         if self.operator_info is None:
             rule = stability_rule(state.optimizer)
-            self.rule = {"quantity": rule.quantity, "formula": rule.formula}
+            self.rule = {"compared": rule.quantity, "formula": rule.formula}
             used = min(self.examples or len(inputs), len(inputs))
             self.operator_info = {"mode": self.mode, "examples": used, "of": len(inputs)}
         self.seconds += measured["sharpness_seconds"]

@@ -163,11 +163,11 @@ def sharpness_overview(trace: Any) -> dict[str, Any]:
     peak = max(values, key=lambda pair: pair[1])
     late = [v for step, v in values if step >= 0.5 * values[-1][0]]
     return {
+        **{k: v for k, v in trace.meta.get("sharpness", {}).items() if k != "data"},
         "quantity": quantity, "measurements": len(values), "initial": values[0][1], "max": peak[1],
         "max_step": peak[0], "final": values[-1][1], "final_step": values[-1][0],
         "threshold": thresholds[-1] if thresholds else None,
         "mean_second_half": sum(late) / len(late), "first_crossing": first_crossing(trace),
-        **{k: v for k, v in trace.meta.get("sharpness", {}).items() if k != "data"},
     }
 
 

@@ -65,15 +65,19 @@ def plot_sharpness(trace: Trace, path: str | Path, *, title: str | None = None) 
         formula = trace.meta.get("sharpness", {}).get("formula", "stability threshold")
         top.step(steps, [np.nan if t is None else t for t in thresholds], "--", where="post", color="C3",
                  label=f"stability threshold {formula}")
+    plotted = [row.get(c) for row in rows for c in ("sharpness", "preconditioned_sharpness", "stability_threshold")]
+    positive = [v for v in plotted if v is not None and np.isfinite(v) and v > 0]
+    if positive and len(positive) == len([v for v in plotted if v is not None]) and max(positive) > 100 * min(positive):
+        top.set_yscale("log")  # e.g. Adam's preconditioned sharpness right after the first step
     crossing = first_crossing(trace)
     if crossing is not None:
         top.axvline(crossing, color="C3", linestyle=":", linewidth=1,
                     label=f"first reaches the threshold: step {crossing}")
         bottom.axvline(crossing, color="C3", linestyle=":", linewidth=1)
-    top.set_ylabel("largest eigenvalue" + (" of P⁻¹H" if quantity != "sharpness" else " of H"))
-    top.legend(loc="best", fontsize=9)
+    top.set_ylabel("largest eigenvalue" + (" of H" if quantity == "sharpness" else ""))
+    top.legend(loc="lower left", bbox_to_anchor=(0, 1.01), ncol=2, fontsize=8, frameon=False)
     top.grid(alpha=0.3)
-    top.set_title(title or f"{trace.optimizer} on {trace.problem}: sharpness and stability threshold")
+    figure.suptitle(title or f"{trace.optimizer} on {trace.problem}: sharpness and stability threshold", fontsize=11)
     loss_steps = [row["step"] for row in trace.steps if row.get("loss") is not None]
     losses = [row["loss"] for row in trace.steps if row.get("loss") is not None]
     bottom.plot(loss_steps, losses, color="C1", linewidth=1,
