@@ -186,3 +186,10 @@ def test_bad_input_is_one_line_value_error():
         train("sgd", "wine-softmax", epochs=-1)
     with pytest.raises(ValueError, match="unknown optimizer"):
         train("sgdd", "wine-softmax")
+
+
+def test_engine_run_dispatches_task_names_to_train():
+    from optimlab.engine import run
+
+    trace = run("sgd", "wine-softmax", epochs=1)
+    assert trace.problem == "wine-softmax" and trace.meta["steps"] == math.ceil(142 / 16)
