@@ -24,7 +24,7 @@ def test_trace_table_and_png_and_svg(tmp_path, capsys):
     assert code == 0
     lines = out.splitlines()
     assert lines[0].startswith("valley: f = 0.1*x1^2 + 2*x2^2, start (-5, -2), 40 steps")
-    assert lines[1].split() == ["optimizer", "final", "x", "f", "|x", "-", "x*|", "steps", "to", "tol", "outcome"]
+    assert lines[1].split() == ["optimizer", "final", "x", "f", "to", "nearest", "min", "steps", "to", "tol", "outcome"]
     gd_row = next(line for line in lines if line.startswith("gd:lr=0.4"))
     momentum_row = next(line for line in lines if line.startswith("momentum:"))
     assert gd_row.endswith("completed") and momentum_row.endswith("converged")

@@ -139,9 +139,12 @@ def nearest_critical_point(landscape: Landscape | str, point: Tensor | list[floa
     critical = CriticalPoint(tuple(float(v) for v in end[0]), float(value[0]), tuple(float(e) for e in eig),
                              classify_critical_point(eig), condition_number(eig))
     if critical.kind == MINIMUM:
-        known_lowest = [m.value for m in landscape.minima if m.is_global]
-        lowest = landscape.global_min if landscape.global_min is not None else min(known_lowest, default=None)
-        critical.is_global_min = lowest is not None and critical.value <= lowest + 1e-8 * max(1.0, abs(lowest))
+        if landscape.global_min is not None:
+            lowest = landscape.global_min
+        else:  # f unbounded below (x*cos(cx)): "global" means the lowest minimum inside the domain
+            inside = bool(_inside(landscape, end)[0])
+            lowest = min((m.value for m in landscape.minima if m.is_global), default=None) if inside else None
+        critical.is_global_min = lowest is not None and abs(critical.value - lowest) <= 1e-8 * max(1.0, abs(lowest))
     return critical
 
 

@@ -153,11 +153,12 @@ def classify_outcome(trace: Trace, landscape: Landscape, tol: float = 1e-6) -> s
 
 
 def steps_to_tolerance(trace: Trace, tol: float, f_star: float | None) -> int | None:
-    """The first step k with f(x_k) - f* <= tol (None if never; f* None: never)."""
+    """The first step k with |f(x_k) - f*| <= tol (None if never or f* is None; the absolute value
+    because for f unbounded below f* is only the lowest minimum in the domain, and f can pass it)."""
     if f_star is None:
         return None
     for row in trace.steps:
-        if row["f"] is not None and math.isfinite(row["f"]) and row["f"] - f_star <= tol:
+        if row["f"] is not None and math.isfinite(row["f"]) and abs(row["f"] - f_star) <= tol:
             return row["step"]
     return None
 
