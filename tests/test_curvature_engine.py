@@ -93,3 +93,16 @@ def test_analyze_rejects_bad_values(capsys):
     assert main(["analyze", TASK, "--top-k", "0"]) == 2
     assert "--top-k 0" in capsys.readouterr().err
     assert main(["analyze", "nonsense-task"]) == 2
+
+
+def test_threshold_follows_the_learning_rate_schedule(tmp_path, capsys):
+    task = get_task(TASK)
+    lr = 1.0 / float(np.linalg.eigvalsh(closed_form_hessian(task))[-1])
+    assert main(["analyze", TASK, "--opt", f"gd:lr={lr}", "--epochs", "8", "--schedule", "step:every=4,factor=0.5",
+                 "--track", "sharpness:every=2,iterations=5", "--trace-samples", "4", "--density-runs", "0",
+                 "--json", "--out", str(tmp_path)]) == 0
+    rows = [row for row in json.loads(capsys.readouterr().out)["trace"]["steps"] if "sharpness" in row]
+    # after step s the next update uses lr * 0.5 ** (s // 4): its threshold is 2 / that
+    for row in rows:
+        assert row["stability_threshold"] == pytest.approx(2 / (lr * 0.5 ** (row["step"] // 4)))
+    assert [row["step"] for row in rows] == [1, 2, 4, 6, 8]

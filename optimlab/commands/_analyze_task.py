@@ -44,6 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
          help=f"optimizer spec (default {DEFAULT_OPTIMIZER}; gd = full batch)")
     _add(group, "--epochs", type=float, default=None, help="epochs to train (default: the task's)")
     _add(group, "--batch-size", default=None, help="N or 'full' (default: full for gd, else the task's)")
+    _add(group, "--schedule", default=None,
+         help="learning-rate schedule spec, e.g. step:every=10,factor=0.5 (the threshold follows the lr)")
     _add(group, "--seed", type=int, default=0, help="seed of the split, the init, the order and the estimators")
     _add(group, "--limit", type=int, default=None, help="train on the first N training examples only")
     _add(group, "--track", default=None,
@@ -131,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
     tracker = tracker_from_spec(_track_spec(args, total_steps))
     endpoints = EndpointCurvature(_settings(args))
     trace = train(args.opt, task, epochs=epochs, batch_size=batch_size, seed=args.seed,
-                  callbacks=[tracker, endpoints])
+                  schedule=getattr(args, "schedule", None), callbacks=[tracker, endpoints])
     out = Path(args.out) if args.out else default_out(args.name)
     result = build_result(args, task, trace, endpoints)
     result["figures"] = draw_figures(trace, endpoints, out)
