@@ -20,8 +20,7 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
-from optimlab.analysis.sharpness import SharpnessTracker
-from optimlab.commands._analyze_task import sharpness_overview
+from optimlab.analysis.sharpness import SharpnessTracker, sharpness_overview
 from optimlab.engine.training import train
 from optimlab.report.curvature import plot_sharpness
 from optimlab.tasks import Task, get_task
@@ -71,6 +70,7 @@ def main() -> None:
                "loss_increases_after_crossing": _increases_after(losses, overview["first_crossing"]),
                "wall_seconds": wall, "threads": torch.get_num_threads(), "figure": str(figure),
                **{k: overview[k] for k in ("initial", "max", "max_step", "final", "mean_second_half", "first_crossing",
+                                           "near_threshold_after",
                                            "measurements", "seconds", "training_seconds", "cost_vs_training")},
                "sharpness": [(row["step"], row["sharpness"]) for row in trace.epochs[:1] + trace.steps
                              if row.get("sharpness") is not None]}
@@ -81,7 +81,8 @@ def main() -> None:
           f"({summary['loss_increases_after_crossing']} after the first crossing)")
     print(f"sharpness: initial {overview['initial']:.4g}, max {overview['max']:.4g} (step {overview['max_step']}), "
           f"final {overview['final']:.4g}, mean over the second half {overview['mean_second_half']:.4g}, "
-          f"first reaches 2/lr at step {overview['first_crossing']}")
+          f"first reaches 2/lr at step {overview['first_crossing']}; later measurements within 10% of 2/lr: "
+          f"{overview['near_threshold_after']}")
     print(f"tracking: {overview['measurements']} measurements, {overview['seconds']:.1f} s vs "
           f"{overview['training_seconds']:.1f} s of training ({100 * overview['cost_vs_training']:.0f}%); "
           f"wall {wall:.1f} s; figure {figure}")

@@ -177,3 +177,15 @@ def _split(model, vector):
 def test_bad_track_specs_name_the_value(spec, message):
     with pytest.raises(ValueError, match=message):
         tracker_from_spec(spec)
+
+
+def test_overview_finds_the_first_crossing_and_the_hovering_share():
+    from optimlab.analysis.sharpness import sharpness_overview
+
+    values = [1.0, 1.5, 2.05, 1.95, 2.5, 1.99]  # threshold 2: reached at step 30; then 2 of 3 within 10%
+    trace = Trace("gd:lr=1", "toy", epochs=[{"step": 0, "sharpness": 0.5, "stability_threshold": 2.0}],
+                  steps=[{"step": 10 * (i + 1), "sharpness": v, "stability_threshold": 2.0} for i, v in enumerate(values)])
+    overview = sharpness_overview(trace)
+    assert overview["initial"] == 0.5 and overview["max"] == 2.5 and overview["max_step"] == 50
+    assert overview["first_crossing"] == 30
+    assert overview["near_threshold_after"] == pytest.approx(2 / 3)  # steps 40, 50, 60: 1.95 yes, 2.5 no, 1.99 yes

@@ -17,6 +17,7 @@ cost relative to the training time. From the command line: ``--track sharpness:e
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -143,6 +144,56 @@ def current_row(state: Any) -> dict[str, Any]:
 def training_data(task: Any) -> tuple[torch.Tensor, torch.Tensor]:
     """(inputs, targets) of a task's training split: ``task.data("train")`` (optimlab.tasks.Task)."""
     return task.data("train")
+
+
+def tracked_quantity(trace: Any) -> str:
+    """The column compared with the threshold: the preconditioned sharpness when it was measured."""
+    if any(row.get("preconditioned_sharpness") is not None for row in trace.steps + trace.epochs[:1]):
+        return "preconditioned_sharpness"
+    return "sharpness"
+
+
+def sharpness_rows(trace: Any) -> list[dict[str, Any]]:
+    """The measured rows: the initial model (epoch row 0, step 0) if measured, then the step rows."""
+    initial = [row for row in trace.epochs[:1] if row.get("sharpness") is not None]
+    return initial + [row for row in trace.steps if row.get("sharpness") is not None]
+
+
+def first_crossing(trace: Any) -> int | None:
+    """The first measured step whose tracked quantity reaches its stability threshold (None: never)."""
+    quantity = tracked_quantity(trace)
+    for row in sharpness_rows(trace):
+        value, threshold = row.get(quantity), row.get("stability_threshold")
+        if value is not None and threshold is not None and value >= threshold:
+            return int(row["step"])
+    return None
+
+
+def sharpness_overview(trace: Any) -> dict[str, Any]:
+    """Initial, max, final of the tracked quantity, the threshold, when training first reaches it, and
+    ``near_threshold_after`` = the share of the later measurements within 10% of their threshold
+    (close to 1 when the run hovers at the edge of stability)."""
+    quantity = tracked_quantity(trace)
+    rows = sharpness_rows(trace)
+    values = [(row["step"], row.get(quantity)) for row in rows if row.get(quantity) is not None
+              and math.isfinite(row.get(quantity))]
+    thresholds = [row["stability_threshold"] for row in rows if row.get("stability_threshold") is not None]
+    if not values:
+        return {"quantity": quantity, "measurements": 0}
+    peak = max(values, key=lambda pair: pair[1])
+    late = [v for step, v in values if step >= 0.5 * values[-1][0]]
+    crossing = first_crossing(trace)
+    after = [row for row in rows if crossing is not None and row["step"] > crossing
+             and row.get(quantity) is not None and row.get("stability_threshold")]
+    near = [abs(row[quantity] / row["stability_threshold"] - 1) <= 0.1 for row in after]
+    return {
+        **{k: v for k, v in trace.meta.get("sharpness", {}).items() if k != "data"},
+        "quantity": quantity, "measurements": len(values), "initial": values[0][1], "max": peak[1],
+        "max_step": peak[0], "final": values[-1][1], "final_step": values[-1][0],
+        "threshold": thresholds[-1] if thresholds else None,
+        "mean_second_half": sum(late) / len(late), "first_crossing": crossing,
+        "near_threshold_after": sum(near) / len(near) if near else None,
+    }
 
 
 TRACKERS = {"sharpness": SharpnessTracker}

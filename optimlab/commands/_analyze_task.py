@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from ..analysis.curvature import CurvatureSummary, HessianOperator, summarize_curvature
-from ..analysis.sharpness import tracker_from_spec, training_data
+from ..analysis.sharpness import sharpness_overview, tracker_from_spec, training_data
 from ..spec import parse_spec
 
 DEFAULT_OPTIMIZER = "gd:lr=0.5"
@@ -151,28 +151,6 @@ def default_out(name: str) -> Path:
     return Path("optimlab-out") / ("analyze-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", name))
 
 
-def sharpness_overview(trace: Any) -> dict[str, Any]:
-    """Initial, max, final sharpness, the threshold and when training first reaches it."""
-    from ..report.curvature import first_crossing, sharpness_rows, tracked_quantity
-
-    quantity = tracked_quantity(trace)
-    rows = sharpness_rows(trace)
-    values = [(row["step"], row.get(quantity)) for row in rows if row.get(quantity) is not None
-              and math.isfinite(row.get(quantity))]
-    thresholds = [row["stability_threshold"] for row in rows if row.get("stability_threshold") is not None]
-    if not values:
-        return {"quantity": quantity, "measurements": 0}
-    peak = max(values, key=lambda pair: pair[1])
-    late = [v for step, v in values if step >= 0.5 * values[-1][0]]
-    return {
-        **{k: v for k, v in trace.meta.get("sharpness", {}).items() if k != "data"},
-        "quantity": quantity, "measurements": len(values), "initial": values[0][1], "max": peak[1],
-        "max_step": peak[0], "final": values[-1][1], "final_step": values[-1][0],
-        "threshold": thresholds[-1] if thresholds else None,
-        "mean_second_half": sum(late) / len(late), "first_crossing": first_crossing(trace),
-    }
-
-
 def build_result(args: argparse.Namespace, task: Any, trace: Any, endpoints: EndpointCurvature) -> dict[str, Any]:
     last = trace.epochs[-1] if trace.epochs else {}
     return {
@@ -251,6 +229,8 @@ def _sharpness_lines(s: dict[str, Any]) -> list[str]:
     if not s.get("measurements"):
         return []
     crossing = f"step {s['first_crossing']}" if s["first_crossing"] is not None else "never"
+    if s.get("near_threshold_after") is not None:
+        crossing += f" (later measurements within 10% of it: {100 * s['near_threshold_after']:.0f}%)"
     cost = s.get("cost_vs_training")
     return [
         f"{s['quantity'].replace('_', ' ')}: initial {s['initial']:.4g}, max {s['max']:.4g} "

@@ -15,35 +15,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ..analysis.sharpness import first_crossing, sharpness_rows, tracked_quantity  # noqa: E402
 from ..trace import Trace  # noqa: E402
 
 QUANTITY_LABELS = {
     "sharpness": "sharpness  λ_max(H)",
     "preconditioned_sharpness": "preconditioned sharpness  λ_max(P⁻¹H)",
 }
-
-
-def tracked_quantity(trace: Trace) -> str:
-    """The column compared with the threshold: the preconditioned sharpness when it was measured."""
-    if any(row.get("preconditioned_sharpness") is not None for row in trace.steps + trace.epochs[:1]):
-        return "preconditioned_sharpness"
-    return "sharpness"
-
-
-def sharpness_rows(trace: Trace) -> list[dict[str, Any]]:
-    """The measured rows: the initial model (epoch row 0, step 0) if measured, then the step rows."""
-    initial = [row for row in trace.epochs[:1] if row.get("sharpness") is not None]
-    return initial + [row for row in trace.steps if row.get("sharpness") is not None]
-
-
-def first_crossing(trace: Trace) -> int | None:
-    """The first measured step whose tracked quantity reaches its stability threshold (None: never)."""
-    quantity = tracked_quantity(trace)
-    for row in sharpness_rows(trace):
-        value, threshold = row.get(quantity), row.get("stability_threshold")
-        if value is not None and threshold is not None and value >= threshold:
-            return int(row["step"])
-    return None
 
 
 def plot_sharpness(trace: Trace, path: str | Path, *, title: str | None = None) -> Path:
