@@ -184,7 +184,8 @@ def test_overview_finds_the_first_crossing_and_the_hovering_share():
 
     values = [1.0, 1.5, 2.05, 1.95, 2.5, 1.99]  # threshold 2: reached at step 30; then 2 of 3 within 10%
     trace = Trace("gd:lr=1", "toy", epochs=[{"step": 0, "sharpness": 0.5, "stability_threshold": 2.0}],
-                  steps=[{"step": 10 * (i + 1), "sharpness": v, "stability_threshold": 2.0} for i, v in enumerate(values)])
+                  steps=[{"step": 10 * (i + 1), "sharpness": v, "stability_threshold": 2.0}
+                         for i, v in enumerate(values)])
     overview = sharpness_overview(trace)
     assert overview["initial"] == 0.5 and overview["max"] == 2.5 and overview["max_step"] == 50
     assert overview["first_crossing"] == 30
