@@ -93,6 +93,7 @@ def test_analyze_rejects_bad_values(capsys):
     assert main(["analyze", TASK, "--top-k", "0"]) == 2
     assert "--top-k 0" in capsys.readouterr().err
     assert main(["analyze", "nonsense-task"]) == 2
+    assert "unknown landscape or task 'nonsense-task'" in capsys.readouterr().err
 
 
 def test_threshold_follows_the_learning_rate_schedule(tmp_path, capsys):

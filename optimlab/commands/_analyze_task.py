@@ -106,6 +106,17 @@ def _check(args: argparse.Namespace) -> None:
         raise ValueError(f"--density-runs {args.density_runs} must be >= 0")
 
 
+def _check_task_name(name: str) -> None:
+    """`analyze` takes a landscape or a task: an unknown name is reported as either."""
+    from ..landscapes import LANDSCAPES
+    from ..tasks import TASKS
+
+    base = parse_spec(name, "task name").name
+    if base not in TASKS:
+        raise ValueError(f"unknown landscape or task {base!r}; landscapes: {', '.join(LANDSCAPES)}; "
+                         f"tasks: {', '.join(TASKS)}")
+
+
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
     return {"mode": args.mode, "examples": args.examples, "chunk_size": args.chunk_size, "top_k": args.top_k,
             "iterations": args.iterations, "trace_samples": args.trace_samples, "density_runs": args.density_runs,
@@ -124,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
     from ..tasks import get_task
 
     _check(args)
+    _check_task_name(args.name)
     task = get_task(args.name, seed=args.seed, limit=args.limit)
     optimizer_name = parse_spec(args.opt, "optimizer spec").name
     batch_size = args.batch_size or ("full" if optimizer_name == "gd" else None)
