@@ -131,6 +131,16 @@ def test_outcomes(spec, landscape, steps, start, expected):
     assert run_trajectory(spec, landscape, steps, start=start).outcome == expected
 
 
+def test_outcomes_with_gradient_noise():
+    """With noise the iterates jitter: judged from the mean of the last 20% of them."""
+    assert run_trajectory("gd:lr=0.1", "xcos", 60, noise=2.0).outcome == LOCAL_MINIMUM
+    assert run_trajectory("gd:lr=0.1", "saddle", 30, noise=0.01).outcome == STALLED_AT_SADDLE
+    # ... and escapes the saddle given time (f is unbounded below: it ends as a divergence)
+    assert run_trajectory("gd:lr=0.1", "saddle", 200, noise=0.01).outcome == "diverged"
+    # momentum still racing across the domain has not settled anywhere
+    assert run_trajectory("momentum:lr=0.05,momentum=0.9", "xcos", 60, noise=2.0).outcome == "completed"
+
+
 def test_divergence_to_nan_is_an_outcome_not_an_exception():
     trace = run("gd:lr=10", "rosenbrock", 100)
     assert trace.outcome == "diverged" and trace.diverged_at is not None

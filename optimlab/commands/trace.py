@@ -106,10 +106,10 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({"landscape": landscape.spec, "formula": landscape.formula, "rows": rows,
                           "figures": written, "traces": [t.to_dict() for t in traces]}))
         return 0
-    start = traces[0].steps[0]["x"]
+    start, noise = traces[0].steps[0]["x"], traces[0].meta["noise"]
     print(f"{landscape.spec}: f = {landscape.formula}, start ({', '.join(f'{v:g}' for v in start)}), "
-          f"{args.steps} steps, tol {args.tol:g}" + (f", gradient noise {args.noise:g} (seed {args.seed})"
-                                                      if args.noise or landscape.noise else ""))
+          f"{args.steps} steps, tol {args.tol:g}" + (f", gradient noise {noise:g} (seed {args.seed})" if noise else "")
+          + (f", schedule {args.schedule}" if args.schedule else ""))
     print(format_table(rows))
     for path in written:
         print(f"wrote {path}")
