@@ -63,7 +63,7 @@ def _labels(traces: Sequence[Trace]) -> list[str]:
         if trace.meta.get("schedule"):
             parts.append(f"[{trace.meta['schedule']}]")
         if trace.meta.get("noise"):
-            parts.append(f"noise {trace.meta['noise']:g}, seed {trace.meta.get('seed', 0)}")
+            parts.append(f"+ noise {trace.meta['noise']:g} (seed {trace.meta.get('seed', 0)})")
         labels.append(" ".join(parts) + f" ({trace.outcome_text})")
     return labels
 
@@ -227,12 +227,11 @@ def _draw_progress(ax: plt.Axes, landscape: Landscape, traces: Sequence[Trace], 
         if trace.outcome == "diverged":
             ax.plot(steps[-1], values[-1], "x", color=color, ms=10, mew=2.5)
     magnitudes = np.abs(np.concatenate(series))
-    magnitudes = magnitudes[np.isfinite(magnitudes) & (magnitudes > 0)]
+    magnitudes = magnitudes[np.isfinite(magnitudes)]
+    linthresh = max([abs(float(s[0])) for s in series if np.isfinite(s[0])] + [1e-12])
     if log:
         ax.set_yscale("log")
-    elif magnitudes.size and magnitudes.max() > 100 * max(np.median(magnitudes), 1e-12):
-        first = max(abs(float(s[0])) for s in series if np.isfinite(s[0]))
-        linthresh = max(first, 1e-12)
+    elif magnitudes.size and magnitudes.max() > 100 * linthresh:  # e.g. f -> -inf on an unbounded landscape
         ax.set_yscale("symlog", linthresh=linthresh, linscale=0.6)
         ax.set_yticks(_symlog_ticks(series, linthresh))
         ylabel += "   (symmetric log scale)"
