@@ -165,3 +165,13 @@ def test_bad_arguments(kwargs, message):
     kwargs = {"steps": 3, **kwargs}
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
         run_trajectory("gd", "bowl", **kwargs)
+
+
+def test_newton_on_cosh_follows_its_closed_form():
+    """Newton on cosh(c x): x <- x - f'/f'' = x - tanh(c x)/c (D2L 11.3.3, c = 0.5 from x = 10)."""
+    trace = run_trajectory("newton", "cosh", 8)
+    x = 10.0
+    for row in trace.steps[1:]:
+        x -= math.tanh(0.5 * x) / 0.5
+        assert row["x"][0] == pytest.approx(x, abs=1e-12)
+    assert trace.outcome == "converged"

@@ -99,3 +99,19 @@ def test_analyze_json(capsys):
     (cp,) = data["critical_points"]
     assert cp["kind"] == "minimum" and cp["is_global_min"] and cp["condition_number"] == pytest.approx(100)
     assert data["convexity"]["convex"] is True and data["counts"] == {"minimum": 1}
+
+
+def test_analyze_delegates_other_names_to_the_task_analysis(monkeypatch, capsys):
+    """A name that is not a landscape goes to optimlab.commands._analyze_task (a stand-in here)."""
+    import sys
+    import types
+
+    calls = []
+    fake = types.ModuleType("optimlab.commands._analyze_task")
+    fake.add_arguments = lambda parser: parser.add_argument("--top-k", type=int, default=3)
+    fake.run = lambda args: calls.append((args.name, args.top_k)) or 0
+    monkeypatch.setitem(sys.modules, "optimlab.commands._analyze_task", fake)
+    assert main(["analyze", "airfoil", "--top-k", "5"]) == 0
+    assert calls == [("airfoil", 5)]
+    assert main(["analyze", "saddle", "--json"]) == 0  # landscapes still analyzed here
+    assert calls == [("airfoil", 5)] and json.loads(capsys.readouterr().out)["counts"] == {"saddle": 1}

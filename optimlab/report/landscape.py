@@ -215,6 +215,8 @@ def _draw_progress(ax: plt.Axes, landscape: Landscape, traces: Sequence[Trace], 
         series = [s - f_star for s in series]
         ylabel = f"f(x_k) - f*   (f* = {f_star:.6g})"
         floor = 1e-16 * max(1.0, abs(f_star))
+        if any(np.any(s < floor) for s in series):
+            ylabel += f"; below {floor:.0e} drawn at {floor:.0e}"
         series = [np.maximum(s, floor) for s in series]
         log = True
     else:
