@@ -179,9 +179,14 @@ def _draw_1d(ax: plt.Axes, landscape: Landscape, traces: Sequence[Trace], labels
     starts = sorted({float(p[0]) for p in paths})
     start_values = landscape.f(torch.tensor(starts, dtype=torch.float64).unsqueeze(-1)).numpy()
     ax.plot(starts, start_values, "o", ms=10, mfc="white", mec="black", mew=2, zorder=6, label="start")
-    finite = ys[np.isfinite(ys)]
-    pad = 0.08 * (finite.max() - finite.min() + 1e-12)
-    ax.set_ylim(finite.min() - pad, finite.max() + pad)
+    in_domain = (xs >= low) & (xs <= high) & np.isfinite(ys)  # the y range of the curve on the domain,
+    y_low, y_high = float(ys[in_domain].min()), float(ys[in_domain].max())  # widened for the iterates
+    span = y_high - y_low + 1e-12                                          # by at most one such range
+    visible = np.concatenate([np.array(t.column("f"), dtype=float) for t in traces] + [ys[in_domain]])
+    visible = visible[np.isfinite(visible)]
+    y_low, y_high = max(float(visible.min()), y_low - span), min(float(visible.max()), y_high + span)
+    pad = 0.08 * (y_high - y_low + 1e-12)
+    ax.set_ylim(y_low - pad, y_high + pad)
     ax.set_xlim(*xlim)
     ax.set_xlabel("x")
     ax.set_ylabel("f(x)")
@@ -225,9 +230,11 @@ def _draw_progress(ax: plt.Axes, landscape: Landscape, traces: Sequence[Trace], 
     for i, (label, trace, values) in enumerate(zip(labels, traces, series)):
         color = COLORS[i % len(COLORS)]
         steps = np.array(trace.column("step"), dtype=float)
-        ax.plot(steps, values, "-", color=color, lw=1.6)
-        if trace.outcome == "diverged":
-            ax.plot(steps[-1], values[-1], "x", color=color, ms=10, mew=2.5)
+        ax.plot(steps, values, "-", color=color, lw=1.6, marker="o" if len(steps) <= 3 else None, ms=4)
+        finite = np.isfinite(values)
+        if trace.outcome == "diverged" and finite.any():  # the X on the last finite value
+            last = int(np.flatnonzero(finite)[-1])
+            ax.plot(steps[last], values[last], "x", color=color, ms=10, mew=2.5)
     magnitudes = np.abs(np.concatenate(series))
     magnitudes = magnitudes[np.isfinite(magnitudes)]
     linthresh = max([abs(float(s[0])) for s in series if np.isfinite(s[0])] + [1e-12])
@@ -238,6 +245,7 @@ def _draw_progress(ax: plt.Axes, landscape: Landscape, traces: Sequence[Trace], 
         ax.set_yticks(_symlog_ticks(series, linthresh))
         ylabel += "   (symmetric log scale)"
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlim(left=0, right=max([1] + [len(t.steps) - 1 for t in traces]))
     ax.set_xlabel("step k")
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3, which="both" if not log else "major")
