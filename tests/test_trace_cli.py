@@ -55,6 +55,13 @@ def test_trace_json_reports_d2l_numbers(capsys):
     assert f"{trace['steps'][10]['x'][0]:f}" == "0.060466"  # D2L: epoch 10, x: 0.060466
 
 
+def test_trace_json_is_strict_when_a_run_blows_up(capsys):
+    assert main(["trace", "cosh", "--opt", "gd:lr=100", "--steps", "5", "--json"]) == 0
+    text = capsys.readouterr().out
+    data = json.loads(text, parse_constant=lambda name: pytest.fail(f"non-standard JSON constant {name}"))
+    assert data["rows"][0]["outcome"] == "diverged at step 1" and data["rows"][0]["f"] is None
+
+
 def test_trace_noise_and_schedule_options(capsys):
     args = ["trace", "bowl", "--opt", "sgd:lr=0.1", "--steps", "30", "--noise", "1", "--seed", "2",
             "--schedule", "exponential:gamma=0.9", "--json"]
