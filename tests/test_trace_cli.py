@@ -122,3 +122,15 @@ def test_analyze_delegates_other_names_to_the_task_analysis(monkeypatch, capsys)
     assert calls == [("airfoil", 5)]
     assert main(["analyze", "saddle", "--json"]) == 0  # landscapes still analyzed here
     assert calls == [("airfoil", 5)] and json.loads(capsys.readouterr().out)["counts"] == {"saddle": 1}
+
+
+def test_landscapes_verb_lists_every_landscape(capsys):
+    from optimlab.landscapes import LANDSCAPES
+
+    assert main(["landscapes"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"f = {landscape.formula}" in out for landscape in LANDSCAPES.values())
+    assert main(["landscapes", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [row["name"] for row in rows] == list(LANDSCAPES)
+    assert next(row for row in rows if row["name"] == "himmelblau")["global_min"] == 0.0
