@@ -65,7 +65,7 @@ class Landscape:
     domain: Domain
     minima: tuple[Minimum, ...] = ()
     global_min: float | None = None
-    params: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict, hash=False)
     noise: float = 0.0
     contour_scale: str = "auto"
 
