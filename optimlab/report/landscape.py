@@ -173,9 +173,10 @@ def _draw_1d(ax: plt.Axes, landscape: Landscape, traces: Sequence[Trace], labels
         color, marker = COLORS[i % len(COLORS)], TRACE_MARKERS[i % len(TRACE_MARKERS)]
         values = np.array(trace.column("f"), dtype=float)
         every = max(1, len(path) // 60)
-        ax.plot(path, values, "-", color=color, lw=1.0, alpha=0.7, zorder=3)
-        ax.plot(path[::every], values[::every], marker, color=color, ms=5.5, alpha=0.9, mec="white", mew=0.6,
-                zorder=4, label=label)
+        zorder = 3 + (len(traces) - i) / (len(traces) + 1)  # the first trace on top
+        ax.plot(path, values, "-", color=color, lw=1.0, alpha=0.7, zorder=zorder)
+        ax.plot(path[::every], values[::every], marker, color=color, ms=6, alpha=0.9, mec="white", mew=0.6,
+                zorder=zorder, label=label)
     starts = sorted({float(p[0]) for p in paths})
     start_values = landscape.f(torch.tensor(starts, dtype=torch.float64).unsqueeze(-1)).numpy()
     ax.plot(starts, start_values, "o", ms=10, mfc="white", mec="black", mew=2, zorder=6, label="start")
@@ -238,6 +239,9 @@ def _draw_progress(ax: plt.Axes, landscape: Landscape, traces: Sequence[Trace], 
     magnitudes = np.abs(np.concatenate(series))
     magnitudes = magnitudes[np.isfinite(magnitudes)]
     linthresh = max([abs(float(s[0])) for s in series if np.isfinite(s[0])] + [1e-12])
+    positive = magnitudes[magnitudes > 0]
+    if log and positive.size and positive.max() < 10 * positive.min():
+        log = False  # less than a decade: a log axis would only show one or two tick labels
     if log:
         ax.set_yscale("log")
     elif magnitudes.size and magnitudes.max() > 100 * linthresh:  # e.g. f -> -inf on an unbounded landscape
