@@ -36,6 +36,27 @@ def test_d2l_gd_on_the_2d_bowl():
     assert (f"{x1:f}", f"{x2:f}") == ("-0.057646", "-0.000073")
 
 
+@pytest.mark.parametrize("spec, printed", [
+    ("gd:lr=0.4", "epoch 20, x1: -0.943467, x2: -0.000073"),               # D2L 11.6.1
+    ("gd:lr=0.6", "epoch 20, x1: -0.387814, x2: -1673.365109"),            # D2L 11.6.1: diverging in x2
+    ("momentum:lr=0.6,momentum=0.5", "epoch 20, x1: 0.007188, x2: 0.002553"),   # D2L 11.6.2
+    ("momentum:lr=0.6,momentum=0.25", "epoch 20, x1: -0.126340, x2: -0.186632"),
+    ("adagrad:lr=2", "epoch 20, x1: -0.002295, x2: -0.000000"),            # D2L 11.7
+])
+def test_d2l_printed_runs_on_the_valley(spec, printed):
+    """D2L's train_2d on f = 0.1*x1^2 + 2*x2^2 from (-5, -2), 20 steps, printed to 6 decimals."""
+    x1, x2 = run_trajectory(spec, "valley", 20).steps[-1]["x"]
+    assert f"epoch 20, x1: {x1:f}, x2: {x2:f}" == printed
+
+
+@pytest.mark.parametrize("spec, d2l_x1", [("adagrad:lr=0.4", -2.382563), ("rmsprop:lr=0.4,alpha=0.9", -0.010599)])
+def test_d2l_adaptive_runs_up_to_the_eps_convention(spec, d2l_x1):
+    """D2L puts eps = 1e-6 inside the square root, torch (and optimlab) 1e-10 / 1e-8 outside: the last
+    printed digit may differ (D2L 11.7 AdaGrad, 11.8 RMSProp)."""
+    x1 = run_trajectory(spec, "valley", 20).steps[-1]["x"][0]
+    assert x1 == pytest.approx(d2l_x1, abs=2e-6)
+
+
 @pytest.mark.parametrize("lr, outcome", [(0.2, "converged"), (0.05, "completed"), (1.1, "diverged")])
 def test_gd_on_x_squared_follows_the_closed_form(lr, outcome):
     """x_k = (1 - 2 lr)^k x_0: converges fast (0.2), slowly (0.05: not within tol after 50 steps), or diverges."""
