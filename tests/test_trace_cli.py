@@ -134,3 +134,14 @@ def test_landscapes_verb_lists_every_landscape(capsys):
     rows = json.loads(capsys.readouterr().out)
     assert [row["name"] for row in rows] == list(LANDSCAPES)
     assert next(row for row in rows if row["name"] == "himmelblau")["global_min"] == 0.0
+
+
+def test_figures_redraw_from_stored_traces(tmp_path, capsys):
+    """A figure needs only Traces: redraw one from the JSON that `trace --json` printed."""
+    from optimlab.report.landscape import plot_traces, save_figure
+    from optimlab.trace import Trace
+
+    assert main(["trace", "himmelblau", "--opt", "gd:lr=0.01", "--opt", "lbfgs", "--steps", "30", "--json"]) == 0
+    traces = [Trace.from_dict(data) for data in json.loads(capsys.readouterr().out)["traces"]]
+    path = save_figure(plot_traces(traces), tmp_path / "redrawn.png")
+    assert _png_size(path)[0] > 800
