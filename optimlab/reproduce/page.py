@@ -7,7 +7,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from matplotlib.figure import Figure
 
@@ -38,7 +38,7 @@ class ExperimentResult:
     question: str
     printed: list[str] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
-    figures: list[tuple[str, Figure]] = field(default_factory=list)
+    figures: list[tuple[str, Figure | Callable[[Path], Any]]] = field(default_factory=list)
     findings: list[str] = field(default_factory=list)
     numbers: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
@@ -46,7 +46,8 @@ class ExperimentResult:
     def print_line(self, line: str) -> None:
         self.printed.append(line)
 
-    def add_figure(self, filename: str, figure: Figure) -> None:
+    def add_figure(self, filename: str, figure: Figure | Callable[[Path], Any]) -> None:
+        """A matplotlib Figure, or a function that writes the figure to the path it is given."""
         self.figures.append((filename, figure))
 
 
@@ -109,7 +110,10 @@ def write_result(result: ExperimentResult, out_dir: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     names = []
     for filename, figure in result.figures:
-        save_figure(figure, folder / filename)
+        if isinstance(figure, Figure):
+            save_figure(figure, folder / filename)
+        else:
+            figure(folder / filename)
         names.append(filename)
     (folder / "index.md").write_text(write_markdown(result, names))
     (folder / "index.html").write_text(write_html(result, names))
