@@ -13,11 +13,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", default="reproduce", help="output folder (default: ./reproduce)")
     parser.add_argument("--quick", action="store_true", help="reduced budgets (fewer epochs and seeds)")
     parser.add_argument("--json", action="store_true", help="print the findings and numbers as JSON")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (default 1: fastest for these small models; 0 = torch's default)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
     from ..reproduce import EXPERIMENTS, Budget, get_experiment, run_experiment, write_index
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     if args.list or not args.names:
         width = max(len(name) for name in EXPERIMENTS)

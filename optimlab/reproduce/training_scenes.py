@@ -111,30 +111,34 @@ def lr_decay(budget: Budget) -> ExperimentResult:
         "lr-decay", "Learning-rate decay on digits: constant vs step vs exponential vs 1/t",
         "CS231n Training Neural Networks II, learning rate decay; D2L 11.11",
         "Does decaying SGD's learning rate over time beat a constant one on a real network?")
-    epochs = int(budget.epochs(20, 4))
-    seeds = range(budget.count(3, 1))
+    epochs = int(budget.epochs(10, 3))
+    seeds = range(budget.count(2, 1))
     steps = epochs * math.ceil(get_task("digits-mlp").num_train / 64)
     schedules = {"constant": None, "step (x0.5 every 25%)": f"step:every={steps // 4},factor=0.5",
                  "exponential (to 1/10)": f"exponential:gamma={0.1 ** (1 / steps)}",
                  "1/t (to 1/10)": f"inverse_time:k={9 / steps}"}
     rows, shown = [], []
     for label, schedule in schedules.items():
-        traces = [train("sgd:lr=0.1", "digits-mlp", epochs=epochs, batch_size=64, seed=seed, schedule=schedule)
+        traces = [train("sgd:lr=0.5", "digits-mlp", epochs=epochs, batch_size=64, seed=seed, schedule=schedule)
                   for seed in seeds]
         shown += [(label, trace) for trace in traces]
         finals = [final_loss(t) for t in traces]
         accuracy = [t.epochs[-1]["val_metric"] for t in traces]
         rows.append([label, float(np.mean(finals)), float(np.std(finals)), float(np.mean(accuracy)),
                      float(np.std(accuracy)), len(traces)])
-    result.tables.append(Table(f"digits-mlp, SGD lr 0.1, batch 64, {epochs} epochs (mean and std over seeds)",
+    result.tables.append(Table(f"digits-mlp, SGD lr 0.5, batch 64, {epochs} epochs (mean and std over seeds)",
                                ["schedule", "train loss", "std", "val accuracy", "std", "seeds"], rows))
     result.add_figure("lr_decay_loss.png", partial(plot_loss_vs_epoch, shown))
     result.add_figure("lr_decay_schedules.png", partial(plot_learning_rates, [(l, t) for l, t in shown if t.meta["seed"] == 0]))
     best = min(rows, key=lambda row: row[1])
+    verdict = ("a decayed schedule beats constant lr here" if best[0] != "constant" else
+               "constant lr wins here: in this budget the run is still limited by distance to the minimum, not by "
+               "minibatch noise, so lowering the lr only slows it down")
     result.findings += [
-        f"Lowest final training loss: {best[0]} ({best[1]:.4f} vs constant {rows[0][1]:.4f}).",
+        f"Lowest final training loss: {best[0]} ({best[1]:.4f}; constant: {rows[0][1]:.4f}): {verdict}.",
         "Validation accuracy: " + "; ".join(f"{row[0]} {row[3]:.4f} ± {row[4]:.4f}" for row in rows) + ".",
-        "Decay lets the late steps average out minibatch noise instead of bouncing around the minimum.",
+        "Decay pays off once the loss is noise-limited (bouncing around a minimum at a large lr, late in long "
+        "training); which regime a run is in is a measurement, not a rule.",
     ]
     result.numbers = {row[0]: {"train_loss": row[1], "val_acc": row[3]} for row in rows}
     return result
@@ -155,7 +159,8 @@ def lbfgs_batch(budget: Budget) -> ExperimentResult:
                                                   "seconds", "outcome"], rows))
     result.add_figure("lbfgs_loss_vs_time.png", partial(plot_loss_vs_time, runs))
     result.findings += [
-        f"Full batch: each L-BFGS step builds its curvature pairs on the same objective; train loss {rows[0][3]:.4f}.",
+        f"Full batch: each L-BFGS step builds its curvature pairs on the same objective; train loss {rows[0][3]:.3g} "
+        "(unregularized softmax on separable data: the loss keeps falling towards 0).",
         f"Minibatch: the pairs come from different batches and the line search fits batch noise; "
         f"train loss {rows[1][3]:.4g} ({rows[1][6]}).",
         f"Adam with minibatches, for reference: {rows[2][3]:.4f}.",
@@ -278,7 +283,7 @@ def overfitting(budget: Budget) -> ExperimentResult:
         "overfitting", "Training vs validation: optimization is not generalization",
         "D2L 11.1 Optimization and Deep Learning; CS231n recap",
         "The optimizer minimizes the training loss (empirical risk); what happens to the validation loss (risk)?")
-    epochs = budget.epochs(300, 60)
+    epochs = budget.epochs(100, 40)
     trace = train("adam:lr=0.003", get_task("digits-mlp", limit=150, hidden=256), epochs=epochs, batch_size=32)
     runs = [("adam lr 0.003, 150 training examples", trace)]
     result.add_figure("train_vs_val.png", partial(plot_train_vs_val, runs))
