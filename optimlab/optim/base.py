@@ -20,7 +20,7 @@ from torch import Tensor
 from torch.optim import Optimizer
 
 from .flat import FlatSegment, build_segments
-from .validate import check_unsupported_flag
+from .validate import check_betas, check_lr, check_nonnegative, check_unit_interval, check_unsupported_flag
 
 
 def scalar_dtype() -> torch.dtype:
@@ -55,6 +55,28 @@ class FlatGroup:
     dirty: bool = True  # per-parameter state may hold tensors that are not views of the buffers
 
 
+# the checks that every param group's hyperparameters pass, whichever class owns them
+GROUP_CHECKS: dict[str, Callable[[Any], Any]] = {
+    "lr": check_lr,
+    "betas": check_betas,
+    "alpha": lambda value: check_unit_interval("alpha", value, closed_right=True),
+    **{name: (lambda value, name=name: check_nonnegative(name, value))
+       for name in ("eps", "weight_decay", "momentum", "dampening", "lr_decay", "initial_accumulator_value")},
+}
+
+
+def check_group(group: dict[str, Any]) -> None:
+    """Reject a param group's bad hyperparameters (torch checks only the constructor's defaults)."""
+    for key, check in GROUP_CHECKS.items():
+        if key in group:
+            check(group[key])
+    if group.get("nesterov") and (group.get("momentum", 0) <= 0 or group.get("dampening", 0) != 0):
+        raise ValueError(
+            f"nesterov=True requires momentum > 0 and dampening = 0 "
+            f"(got momentum={group.get('momentum')}, dampening={group.get('dampening')})"
+        )
+
+
 class RuleOptimizer(Optimizer):
     """Base of SGD, Adagrad, RMSprop, Adam, AdamW: applies `apply_rule` per parameter or per flat buffer."""
 
@@ -78,6 +100,12 @@ class RuleOptimizer(Optimizer):
         raise NotImplementedError
 
     # -- the drop-in surface -----------------------------------------------------------------
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """torch's add_param_group, with the group's hyperparameters validated first, then flattened."""
+        check_group({**self.defaults, **{k: v for k, v in param_group.items() if k != "params"}})
+        super().add_param_group(param_group)
+        self._flatten(self.param_groups[-1])  # its parameters move into flat buffers
+
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Perform one optimization step. `closure` re-evaluates the model and returns the loss."""
@@ -120,20 +148,23 @@ class RuleOptimizer(Optimizer):
             if not state:
                 state = self.init_state(param, group)
             if param.is_complex():
-                self.apply_rule_complex(param, state, group)
+                state = self._apply_rule_complex(param, state, group)
             else:
                 self.apply_rule(param, param.grad, state, group)
             if state:
                 self.state[param] = state
 
-    def apply_rule_complex(self, param: Tensor, state: dict[str, Tensor], group: dict[str, Any]) -> None:
-        """A complex parameter is updated as its (real, imaginary) pairs, as torch.optim does."""
-        as_real = {key: torch.view_as_real(value) if isinstance(value, Tensor) and value.is_complex() else value
-                   for key, value in state.items()}
-        self.apply_rule(torch.view_as_real(param), torch.view_as_real(param.grad), as_real, group)
-        for key, value in as_real.items():
-            if key not in state:  # created by the rule (SGD's first velocity)
-                state[key] = torch.view_as_complex(value) if value.dim() and value.shape[-1] == 2 else value
+    def _apply_rule_complex(self, param: Tensor, state: dict[str, Any], group: dict[str, Any]) -> dict[str, Any]:
+        """A complex number is a pair of reals to the rules (as torch.optim); the state stays complex."""
+        real_shape = torch.view_as_real(param).shape
+        real_state = {
+            k: torch.view_as_real(v) if isinstance(v, Tensor) and v.is_complex() else v for k, v in state.items()
+        }
+        self.apply_rule(torch.view_as_real(param), torch.view_as_real(param.grad), real_state, group)
+        return {
+            k: torch.view_as_complex(v) if isinstance(v, Tensor) and v.shape == real_shape and not v.is_complex() else v
+            for k, v in real_state.items()
+        }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Unpickled optimizers run every group on the per-tensor path (the buffers are not pickled)."""
@@ -143,10 +174,6 @@ class RuleOptimizer(Optimizer):
         self.__dict__.setdefault("_warned_per_tensor", False)
 
     # -- flat layout ---------------------------------------------------------------------------
-    def add_param_group(self, param_group: dict[str, Any]) -> None:
-        """torch's add_param_group, then the new group's parameters move into flat buffers."""
-        super().add_param_group(param_group)
-        self._flatten(self.param_groups[-1])
 
     def _flatten(self, group: dict[str, Any]) -> FlatGroup | None:
         key = id(group["params"])
