@@ -115,3 +115,14 @@ def test_model_loss_curve_same_fused_and_per_tensor():
     assert per_tensor[-1] < 0.7 * per_tensor[0]  # it trains at all
     torch.testing.assert_close(eager_flat, per_tensor, rtol=1e-5, atol=1e-7)
     torch.testing.assert_close(compiled, per_tensor, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("name,kwargs", CASES, ids=IDS)
+def test_eager_chunks_across_parameter_boundaries_match_torch(name, kwargs, monkeypatch):
+    from optimlab.optim import flat
+
+    monkeypatch.setattr(flat, "EAGER_CHUNK", 7)  # chunks that cut through parameters
+    chunked, _ = run(getattr(oo, name), kwargs, fused=None, steps=30)
+    torch_result, _ = run(getattr(torch.optim, name), kwargs, steps=30)
+    for a, b in zip(chunked, torch_result):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)

@@ -27,6 +27,7 @@ import torch
 from torch import Tensor
 
 _GRAD = operator.attrgetter("grad")
+EAGER_CHUNK = 1 << 18  # elements per eager chunk on a CPU: 1 MiB of float32 per buffer
 Rule = Callable[..., None]  # apply_rule(param, grad, state, group, step=...)
 InitState = Callable[[Tensor, dict], dict]
 
@@ -192,15 +193,13 @@ class FlatSegment:
             for key, value in fresh.items():
                 self._state_slice(key, value.dtype)[start:end].copy_(value)
             keys = tuple(fresh)
-        run_state = {key: self.states[key][start:end] for key in keys}
         next_step = None if step is None else step + 1
         whole = first == 0 and last == len(self.params)
-        chosen = compiled_rule if compiled_rule is not None and whole and keys else rule
-        chosen(param, grad, run_state, group, step=next_step)
-        for key, value in run_state.items():  # state the rule created (SGD's first velocity)
-            if key not in keys:
-                self._state_slice(key, value.dtype)[start:end].copy_(value)
-        new_keys = tuple(run_state)
+        if compiled_rule is not None and whole and keys:  # one kernel, one pass over the buffers
+            compiled_rule(param, grad, {key: self.states[key][start:end] for key in keys}, group, step=next_step)
+            new_keys = keys
+        else:
+            new_keys = self._eager_run(start, end, keys, group, rule, next_step)
         if next_step is not None:
             self.steps[first:last] += 1
         if new_keys != self.keys_of[first] or self.step_of[first] is None and next_step is not None:
@@ -209,6 +208,21 @@ class FlatSegment:
             self.step_of[first:last] = [next_step] * (last - first)
             if not whole:
                 self._refresh_uniform()
+
+    def _eager_run(self, start: int, end: int, keys: tuple[str, ...], group: dict, rule: Rule, step) -> tuple:
+        """The eager rule over [start, end) in cache-sized chunks on a CPU (each op of the rule then
+        re-reads its inputs from cache, as the per-tensor path does with small tensors)."""
+        chunk = EAGER_CHUNK if self.data.device.type == "cpu" else end - start
+        new_keys = keys
+        for begin in range(start, max(end, start + 1), max(chunk, 1)):  # an empty run still runs once
+            stop = min(begin + chunk, end)
+            chunk_state = {key: self.states[key][begin:stop] for key in keys}
+            rule(self.data[begin:stop], self.grad[begin:stop], chunk_state, group, step=step)
+            for key, value in chunk_state.items():  # state the rule created (SGD's first velocity)
+                if key not in keys:
+                    self._state_slice(key, value.dtype)[begin:stop].copy_(value)
+            new_keys = tuple(chunk_state)
+        return new_keys
 
     def _state_slice(self, key: str, dtype: torch.dtype) -> Tensor:
         if key not in self.states:
