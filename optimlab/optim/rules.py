@@ -16,7 +16,24 @@ schedule) or the next step does not recompile the kernel.
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
+
+
+@torch.library.custom_op("optimlab::scalar_once", mutates_args=())
+def _scalar_once(value: Tensor) -> Tensor:
+    return value.clone()
+
+
+@_scalar_once.register_fake
+def _(value: Tensor) -> Tensor:
+    return torch.empty_like(value)
+
+
+def once_per_step(value: float | Tensor) -> float | Tensor:
+    """A step-dependent coefficient, computed once per step (a float, or a 0-d tensor that the
+    compiler must not recompute inside the elementwise loop: the call is opaque to inductor)."""
+    return _scalar_once(value) if isinstance(value, Tensor) else value
 
 
 def bias_correction(beta: float, step: int | float | Tensor) -> float | Tensor:
@@ -88,7 +105,7 @@ def adagrad_(
     s_t = s_{t-1} + g_t^2
     w_t = w_{t-1} - lr_t * g_t / (sqrt(s_t) + eps),   lr_t = lr / (1 + (t - 1) * lr_decay)
     """
-    clr = lr / (1 + (step - 1) * lr_decay)
+    clr = once_per_step(lr / (1 + (step - 1) * lr_decay))
     sum_.addcmul_(grad, grad, value=1)
     std = sum_.sqrt().add_(eps)
     descend_ratio_(param, grad, std, clr)
@@ -155,8 +172,8 @@ def adam_(
     exp_avg.lerp_(grad, 1 - beta1)
     exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
     if bias_corrected:
-        step_size = lr / bias_correction(beta1, step)
-        bias_correction2_sqrt = bias_correction(beta2, step) ** 0.5
+        step_size = once_per_step(lr / bias_correction(beta1, step))
+        bias_correction2_sqrt = once_per_step(bias_correction(beta2, step) ** 0.5)
     else:
         step_size, bias_correction2_sqrt = lr, 1.0
     second_moment = exp_avg_sq
