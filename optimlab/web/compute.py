@@ -44,10 +44,7 @@ def as_point(value: Any) -> list[float]:
 
 def domain_of(landscape: Any) -> list[list[float]]:
     """[[xmin, xmax]] for 1-D, [[xmin, xmax], [ymin, ymax]] for 2-D."""
-    domain = landscape.domain
-    if landscape.dim == 1 and len(domain) == 2 and not isinstance(domain[0], (tuple, list)):
-        return [[float(domain[0]), float(domain[1])]]
-    return [[float(lo), float(hi)] for lo, hi in domain]
+    return [[float(low), float(high)] for low, high in landscape.bounds]
 
 
 def evaluate(landscape: Any, points: Iterable[list[float]]) -> list[float | None]:
@@ -60,32 +57,37 @@ def evaluate(landscape: Any, points: Iterable[list[float]]) -> list[float | None
     return [finite_or_none(v) for v in values.reshape(-1).tolist()]
 
 
-def landscape_summary(name: str, landscape: Any) -> dict[str, Any]:
+def landscape_summary(landscape: Any) -> dict[str, Any]:
     return {
-        "name": name,
+        "name": landscape.name,
+        "spec": landscape.spec,
         "dim": int(landscape.dim),
-        "description": str(getattr(landscape, "description", "") or ""),
+        "formula": landscape.formula,
+        "description": landscape.description,
         "start": as_point(landscape.start),
         "domain": domain_of(landscape),
-        "minima": [as_point(m) for m in getattr(landscape, "minima", ()) or ()],
+        "minima": [{"x": as_point(m.point), "f": finite_or_none(m.value), "kind": "minimum"} for m in landscape.minima],
+        "global_min": finite_or_none(landscape.global_min) if landscape.global_min is not None else None,
     }
 
 
 def list_landscapes() -> list[dict[str, Any]]:
     from ..landscapes import LANDSCAPES
 
-    return [landscape_summary(name, landscape) for name, landscape in LANDSCAPES.items()]
+    return [landscape_summary(landscape) for landscape in LANDSCAPES.values()]
 
 
 def critical_points(landscape: Any) -> list[dict[str, Any]]:
-    """Critical points from optimlab.analysis, each as {x, f, kind} (kind: minimum, maximum, saddle...)."""
-    from ..analysis import critical_points as analysis
+    """The critical points optimlab.analysis finds in the domain, each as {x, f, kind}.
 
-    points = []
-    for point in analysis.find_critical_points(landscape):
-        x = as_point(point.x)
-        points.append({"x": x, "f": finite_or_none(point.value), "kind": str(point.kind)})
-    return points
+    kind is the analysis's classification by Hessian eigenvalues: minimum, maximum, saddle or
+    degenerate; a global minimum is reported as "global minimum".
+    """
+    from ..analysis.critical_points import find_critical_points
+
+    return [{"x": as_point(point.point), "f": finite_or_none(point.value),
+             "kind": f"global {point.kind}" if point.is_global_min else str(point.kind)}
+            for point in find_critical_points(landscape)]
 
 
 @lru_cache(maxsize=64)
@@ -94,8 +96,8 @@ def surface(spec: str, resolution: int) -> dict[str, Any]:
     from ..landscapes import get_landscape
 
     landscape = get_landscape(spec)
-    summary = landscape_summary(getattr(landscape, "name", spec), landscape)
-    axes = [torch.linspace(lo, hi, resolution, dtype=torch.float64) for lo, hi in summary["domain"]]
+    summary = landscape_summary(landscape)
+    axes = [torch.linspace(low, high, resolution, dtype=torch.float64) for low, high in summary["domain"]]
     with torch.no_grad():
         if landscape.dim == 1:
             z = [finite_or_none(v) for v in landscape.f(axes[0].unsqueeze(-1)).tolist()]
@@ -104,11 +106,11 @@ def surface(spec: str, resolution: int) -> dict[str, Any]:
             values = landscape.f(torch.stack([grid_x, grid_y], dim=-1))
             z = [[finite_or_none(v) for v in row] for row in values.tolist()]
     points = critical_points(landscape)
-    minimum_values = [p["f"] for p in points if p["kind"].startswith("min") and p["f"] is not None]
-    minimum_values += [v for v in evaluate(landscape, summary["minima"]) if v is not None]
+    minimum_values = [p["f"] for p in points + summary["minima"] if "minimum" in p["kind"] and p["f"] is not None]
+    if summary["global_min"] is not None:
+        minimum_values.append(summary["global_min"])
     return {
         **summary,
-        "spec": spec,
         "x": axes[0].tolist(),
         "y": axes[1].tolist() if landscape.dim == 2 else None,
         "z": z,
@@ -199,8 +201,9 @@ def skipped_result(label: str, spec: Spec, start: list[float], reason: str) -> d
 def run_scene(request: TraceRequest, max_seconds: float) -> dict[str, Any]:
     """Run every optimizer of the request on its landscape, within `max_seconds` of wall time.
 
-    Optimizers run one after the other with the same seed (the same gradient noise draws); once
-    the budget is spent, the remaining ones are reported as skipped and ``truncated`` is true.
+    Optimizers run one after the other with the same seed (the same gradient-noise draws). Before
+    each one after the first, its time is projected from the slowest seconds-per-step seen so far;
+    one that would end past the budget is not run but reported as skipped, and ``truncated`` is true.
     """
     from ..engine.trajectory import run_trajectory
     from ..landscapes import get_landscape
@@ -209,27 +212,29 @@ def run_scene(request: TraceRequest, max_seconds: float) -> dict[str, Any]:
     landscape = get_landscape(request.landscape)
     start = list(request.start) if request.start is not None else as_point(landscape.start)
     schedule = str(request.schedule.to_spec()) if request.schedule else None
-    results, truncated = [], False
-    for index, optimizer in enumerate(request.optimizers):
+    results, seconds_per_step = [], 0.0
+    for optimizer in request.optimizers:
         spec = optimizer.to_spec()
         label = optimizer.label or str(spec)
-        if time.perf_counter() - began > max_seconds:
-            truncated = True
-            results.append(skipped_result(label, spec, start, f"not run: time budget of {max_seconds:g} s spent"))
+        projected = time.perf_counter() - began + seconds_per_step * request.steps
+        if projected > max_seconds:
+            results.append(skipped_result(label, spec, start, f"not run: time budget of {max_seconds:g} s"))
             continue
         ran = time.perf_counter()
         trace = run_trajectory(spec, landscape, request.steps, start=start, schedule=schedule,
                                noise=request.noise, seed=request.seed, tol=request.tol)
-        results.append(trace_result(label, spec, trace, time.perf_counter() - ran))
+        seconds = time.perf_counter() - ran
+        seconds_per_step = max(seconds_per_step, seconds / max(len(trace.steps) - 1, 1))
+        results.append(trace_result(label, spec, trace, seconds))
     return {
-        "landscape": request.landscape,
+        "landscape": landscape.spec,
         "dim": int(landscape.dim),
         "start": start,
         "steps": request.steps,
         "noise": request.noise,
         "schedule": schedule,
         "traces": results,
-        "truncated": truncated,
+        "truncated": any(result["outcome"] == "skipped" for result in results),
         "elapsed_seconds": time.perf_counter() - began,
         "limits": {"max_steps": MAX_STEPS, "max_optimizers": MAX_OPTIMIZERS, "max_seconds": max_seconds},
     }

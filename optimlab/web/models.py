@@ -140,22 +140,24 @@ class CriticalPointModel(BaseModel):
 
 class LandscapeSummary(BaseModel):
     name: str
+    spec: str
     dim: int
+    formula: str
     description: str
     start: list[float]
-    domain: list[list[float]]
-    minima: list[list[float]]
+    domain: list[list[float]] = Field(description="[[xmin, xmax]] (1-D) or [[xmin, xmax], [ymin, ymax]]")
+    minima: list[CriticalPointModel] = Field(description="the known minima inside the domain")
+    global_min: float | None = Field(description="the lowest value f takes anywhere (None: unbounded below)")
 
 
 class SurfaceResponse(LandscapeSummary):
     """The landscape sampled on a grid (2-D: z[j][i] = f(x[i], y[j]); 1-D: z[i] = f(x[i]))."""
 
-    spec: str
     x: list[float]
     y: list[float] | None
     z: list[Any]
-    f_star: float | None = Field(description="lowest known minimum value (None when unbounded below)")
-    critical_points: list[CriticalPointModel]
+    f_star: float | None = Field(description="lowest known minimum value in the domain (None: none known)")
+    critical_points: list[CriticalPointModel] = Field(description="from optimlab.analysis.critical_points")
 
 
 class HyperparameterInfo(BaseModel):

@@ -57,7 +57,7 @@ function edited() {
 function showCaption() {
   const preset = app.scene.preset ? presetById(app.scene.preset) : null;
   const info = landscapeInfo(app.scene.landscape);
-  $("caption-title").textContent = preset ? preset.title : `${app.scene.landscape}`;
+  $("caption-title").textContent = preset ? preset.title : (info ? `${app.scene.landscape}: f = ${info.formula}` : app.scene.landscape);
   $("caption-text").textContent = preset ? preset.caption : (info ? info.description : "");
 }
 

@@ -63,7 +63,7 @@ export function hyperparameterFields(info, values, onChange) {
       });
     }
     grid.append(element("label", { for: id, class: hp.kind === "bool" ? "hp bool" : "hp" },
-      [element("span", { text: hp.name }), input]));
+      [element("span", { text: hp.name, title: hp.name }), input]));
   }
   return grid;
 }

@@ -6,15 +6,16 @@ const FONT = { family: "Inter, 'Segoe UI', system-ui, -apple-system, sans-serif"
 // Low values dark, high values light: the minima sit in the dark pools, trajectories stay readable.
 const COLORSCALE = [[0, "#16324f"], [0.2, "#2f5d7c"], [0.45, "#6f9fb8"], [0.7, "#b9d3df"], [1, "#f4f6f1"]];
 const POINT_STYLE = {
-  minimum: { symbol: "star", color: "#ffd166", size: 15, name: "minimum" },
+  "global minimum": { symbol: "star", color: "#ffd166", size: 17, name: "global minimum" },
+  minimum: { symbol: "star-diamond", color: "#ff9f1c", size: 13, name: "local minimum" },
+  degenerate: { symbol: "diamond-open", color: "#ffffff", size: 11, name: "degenerate critical point" },
   maximum: { symbol: "triangle-up", color: "#ffffff", size: 12, name: "maximum" },
   saddle: { symbol: "x", color: "#ff4d6d", size: 13, name: "saddle" },
 };
 const CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["lasso2d", "select2d"] };
 
 function styleOf(kind) {
-  const key = kind.startsWith("min") ? "minimum" : kind.startsWith("max") ? "maximum" : kind.startsWith("saddle") ? "saddle" : null;
-  return key ? POINT_STYLE[key] : { symbol: "circle-open", color: "#ffffff", size: 10, name: kind };
+  return POINT_STYLE[kind] || { symbol: "circle-open", color: "#ffffff", size: 10, name: kind };
 }
 
 export function formatNumber(value, digits = 3) {
@@ -25,18 +26,39 @@ export function formatNumber(value, digits = 3) {
   return String(Number(value.toPrecision(digits)));
 }
 
-/** Log-spaced levels that keep f's level sets: z = log10(f − min + δ), with tick labels in f. */
-function logLevels(z) {
+/** Powers of ten from 10^a to 10^b, thinned to at most `most` of them. */
+function decades(a, b, most = 7) {
+  const ks = [];
+  for (let k = Math.ceil(a); k <= Math.floor(b); k += 1) ks.push(k);
+  const stride = Math.max(1, Math.ceil(ks.length / most));
+  return ks.filter((_, i) => i % stride === 0);
+}
+
+/**
+ * Contour levels evenly spaced on a log scale; a monotone map of f, so every contour is still a
+ * level set of f. Bounded below: z = log10(f − base + δ) (base = f* or the grid's minimum).
+ * Taking both signs with no known minimum (a saddle): z = sign(f)·log10(1 + |f|/δ).
+ * Colour-bar ticks are labelled with f itself at round values.
+ */
+function logLevels(z, fStar) {
   const flat = z.flat().filter((v) => v !== null && Number.isFinite(v));
   const lo = Math.min(...flat);
   const hi = Math.max(...flat);
   const delta = Math.max((hi - lo) * 1e-4, 1e-12);
-  const transform = (v) => (v === null ? null : Math.log10(v - lo + delta));
-  const tLo = transform(lo);
-  const tHi = transform(hi);
-  const tickvals = Array.from({ length: 7 }, (_, i) => tLo + ((tHi - tLo) * i) / 6);
-  const ticktext = tickvals.map((t) => formatNumber(lo + 10 ** t - delta, 2));
-  return { z: z.map((row) => row.map(transform)), tickvals, ticktext, range: [tLo, tHi] };
+  let transform;
+  let ticks;
+  if (fStar === null && lo < 0 && hi > 0) {
+    transform = (v) => Math.sign(v) * Math.log10(1 + Math.abs(v) / delta);
+    const top = Math.log10(Math.max(-lo, hi));
+    const mags = decades(Math.log10(delta) + 1, top, 3).map((k) => 10 ** k);
+    ticks = [...mags.filter((m) => m <= -lo).map((m) => -m).reverse(), 0, ...mags.filter((m) => m <= hi)];
+  } else {
+    const base = fStar === null ? lo : Math.min(fStar, lo);
+    transform = (v) => Math.log10(v - base + delta);
+    ticks = decades(Math.log10(delta), Math.log10(hi - base)).map((k) => base + 10 ** k);
+  }
+  const map = (v) => (v === null ? null : transform(v));
+  return { z: z.map((row) => row.map(map)), tickvals: ticks.map(transform), ticktext: ticks.map((t) => formatNumber(t, 2)) };
 }
 
 function criticalPointTraces(surface, oneD) {
@@ -72,6 +94,13 @@ export function valueOn1D(surface, x) {
   return surface.z[i] + t * (surface.z[i + 1] - surface.z[i]);
 }
 
+function paddedRange(values) {
+  const finite = values.filter((v) => v !== null && Number.isFinite(v));
+  const [lo, hi] = [Math.min(...finite), Math.max(...finite)];
+  const pad = 0.08 * (hi - lo || 1);
+  return [lo - pad, hi + pad];
+}
+
 /** Draw the landscape (no trajectories yet). Returns the number of background traces. */
 export function drawLandscape(element, surface, start) {
   const oneD = surface.dim === 1;
@@ -80,7 +109,7 @@ export function drawLandscape(element, surface, start) {
     traces.push({ type: "scatter", mode: "lines", x: surface.x, y: surface.z, name: "f(x)", meta: "surface",
       line: { color: "#52606d", width: 2.5 }, hovertemplate: "x = %{x:.3f}<br>f = %{y:.4g}<extra></extra>" });
   } else {
-    const levels = logLevels(surface.z);
+    const levels = logLevels(surface.z, surface.f_star);
     traces.push({
       type: "contour", x: surface.x, y: surface.y, z: levels.z, meta: "surface", name: "f", showlegend: false,
       colorscale: COLORSCALE, ncontours: 28, hoverinfo: "skip",
@@ -94,13 +123,13 @@ export function drawLandscape(element, surface, start) {
   traces.push(startTrace(start, oneD, surface));
   const [xRange, yRange] = [surface.domain[0], oneD ? null : surface.domain[1]];
   const layout = {
-    font: FONT, margin: { l: 56, r: 12, t: 36, b: 48 }, paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: oneD ? "#fbfbf8" : "#16324f",
-    title: { text: `${surface.spec}: ${surface.description}`, font: { size: 14 }, x: 0.02, xanchor: "left" },
+    font: FONT, margin: { l: 56, r: 12, t: 36, b: 80 }, paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: oneD ? "#fbfbf8" : "#16324f",
+    title: { text: `${surface.spec}:  f = ${surface.formula}`, font: { size: 14 }, x: 0.02, xanchor: "left" },
     xaxis: { title: { text: oneD ? "x" : "x₁" }, range: xRange, zeroline: false, gridcolor: "#e4e7eb" },
-    yaxis: oneD ? { title: { text: "f(x)" }, zeroline: false, gridcolor: "#e4e7eb" }
+    yaxis: oneD ? { title: { text: "f(x)" }, zeroline: false, gridcolor: "#e4e7eb", range: paddedRange(surface.z) }
       : { title: { text: "x₂" }, range: yRange, zeroline: false, scaleanchor: undefined },
-    legend: { orientation: "h", x: 0, y: -0.16, bgcolor: "rgba(255,255,255,0.8)", font: { size: 12 } },
-    hovermode: "closest", dragmode: "zoom", uirevision: surface.spec,
+    legend: { orientation: "h", x: 0, y: -0.17, yanchor: "top", font: { size: 12 } },
+    hovermode: "closest", dragmode: "zoom", uirevision: surface.spec, showlegend: true,
   };
   Plotly.react(element, traces, layout, CONFIG);
   return traces.length;
@@ -145,39 +174,48 @@ function lossSeries(trace, fStar, upTo) {
   return [steps, values];
 }
 
+/** How many powers of ten the plotted gaps f − f* span (0 when nothing is plotted). */
+function lossDecades(result, fStar) {
+  if (fStar === null) return 0;
+  const gaps = result.traces.flatMap((trace) => lossSeries(trace, fStar, trace.f.length)[1]).filter((v) => v !== null && v > 0);
+  return gaps.length ? Math.log10(Math.max(...gaps)) - Math.log10(Math.min(...gaps)) : 0;
+}
+
 export function drawLossAxes(element, surface, result) {
   const fStar = surface.f_star;
+  const decadesSpanned = lossDecades(result, fStar);
   const traces = result.traces.map((trace, index) => ({
     type: "scatter", mode: "lines", x: [], y: [], name: trace.label, meta: `loss-${index}`,
     line: { color: result.colors[index], width: 2.5 },
     hovertemplate: `${trace.label}<br>step %{x}<br>%{y:.4g}<extra></extra>`,
   }));
   const layout = {
-    font: FONT, margin: { l: 64, r: 12, t: 36, b: 48 }, paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "#fbfbf8",
+    font: FONT, margin: { l: 64, r: 12, t: 36, b: 80 }, paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "#fbfbf8",
     title: { text: fStar === null ? "f per step" : "f − f* per step (log scale)", font: { size: 14 }, x: 0.02, xanchor: "left" },
     xaxis: { title: { text: "step" }, gridcolor: "#e4e7eb", zeroline: false, range: [0, Math.max(1, result.steps)] },
     yaxis: { title: { text: fStar === null ? "f(x)" : `f(x) − f*  (f* = ${formatNumber(fStar)})` },
-      type: fStar === null ? "linear" : "log", gridcolor: "#e4e7eb", exponentformat: "power" },
-    legend: { orientation: "h", x: 0, y: -0.18, font: { size: 12 } }, hovermode: "closest", showlegend: true,
+      type: fStar === null ? "linear" : "log", gridcolor: "#e4e7eb", exponentformat: "power",
+      dtick: fStar !== null && decadesSpanned > 2 ? Math.ceil(decadesSpanned / 8) : undefined },
+    legend: { orientation: "h", x: 0, y: -0.17, yanchor: "top", font: { size: 12 } }, hovermode: "closest", showlegend: true,
   };
   Plotly.react(element, traces, layout, CONFIG);
 }
 
 /** Add one path trace and one head marker per optimizer to the landscape plot. */
 export function addTrajectories(element, surface, result) {
-  const keep = element.data.filter((trace) => !String(trace.meta || "").startsWith("path") && !String(trace.meta || "").startsWith("head"));
-  const traces = [...keep];
-  result.traces.forEach((trace, index) => {
+  const isRun = (trace) => /^(path|head)/.test(String(trace.meta || ""));
+  const background = element.data.filter((trace) => !isRun(trace));
+  const [surfaceTraces, markers] = [background.filter((t) => t.meta === "surface"), background.filter((t) => t.meta !== "surface")];
+  const paths = result.traces.map((trace, index) => {
     const color = result.colors[index];
-    traces.push({ type: "scatter", mode: "lines+markers", x: [], y: [], name: trace.label, meta: `path-${index}`,
+    return { type: "scatter", mode: "lines+markers", x: [], y: [], name: trace.label, meta: `path-${index}`, showlegend: false,
       line: { color, width: 2.5 }, marker: { color, size: 5, line: { color: "#ffffff", width: 0.6 } },
-      hovertemplate: `${trace.label}<br>(%{x:.3f}, %{y:.3f})<extra></extra>` });
+      hovertemplate: `${trace.label}<br>(%{x:.3f}, %{y:.3f})<extra></extra>` };
   });
-  result.traces.forEach((trace, index) => {
-    traces.push({ type: "scatter", mode: "markers", x: [], y: [], showlegend: false, meta: `head-${index}`, hoverinfo: "skip",
-      marker: { color: result.colors[index], size: 13, line: { color: "#ffffff", width: 2 } } });
-  });
-  Plotly.react(element, traces, element.layout, CONFIG);
+  const heads = result.traces.map((trace, index) => ({ type: "scatter", mode: "markers", x: [], y: [], showlegend: false,
+    meta: `head-${index}`, hoverinfo: "skip", marker: { color: result.colors[index], size: 13, line: { color: "#ffffff", width: 2 } } }));
+  // Critical points and the start stay on top of the paths, so a run that ends on a minimum still shows its star.
+  Plotly.react(element, [...surfaceTraces, ...paths, ...heads, ...markers], element.layout, CONFIG);
 }
 
 /**

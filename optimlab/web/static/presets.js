@@ -10,7 +10,7 @@ export const PRESETS = [
       "it diverges across it; momentum (v = μ·v + g) with the same lr 0.6 lets the oscillating " +
       "components cancel and the steady ones add up.",
     scene: {
-      landscape: "ill_conditioned", start: [-5, -2], steps: 20, schedule: "constant", noise: 0, seed: 0,
+      landscape: "valley", start: [-5, -2], steps: 40, schedule: "constant", noise: 0, seed: 0,
       optimizers: [
         { spec: "gd:lr=0.4", color: "#e4572e" },
         { spec: "gd:lr=0.6", color: "#f0a202" },
@@ -22,11 +22,11 @@ export const PRESETS = [
     id: "saddle",
     title: "Escaping the saddle of x² − y²",
     caption: "At (0, 0) the gradient vanishes but the Hessian diag(2, −2) has a negative eigenvalue: " +
-      "a saddle. Started exactly on the x axis, plain gradient descent walks into it and stalls; " +
-      "a tiny offset (or gradient noise) grows by a factor (1 + 2·lr) per step and the run escapes, " +
-      "faster with momentum.",
+      "a saddle. Started 0.01 above the x₁ axis, gradient descent first slides towards it, where the " +
+      "gradient is tiny; then the offset grows by a factor (1 + 2·lr) per step and the run escapes. " +
+      "Momentum escapes sooner. Set x₂ = 0 to watch plain gradient descent stall on the saddle.",
     scene: {
-      landscape: "saddle", start: [1.5, 0], steps: 40, schedule: "constant", noise: 0, seed: 0,
+      landscape: "saddle", start: [1.5, 0.01], steps: 40, schedule: "constant", noise: 0, seed: 0,
       optimizers: [
         { spec: "gd:lr=0.1", color: "#e4572e" },
         { spec: "momentum:lr=0.1,momentum=0.9", color: "#2e86de" },
@@ -38,12 +38,13 @@ export const PRESETS = [
     id: "local-global",
     title: "Local vs global minimum of x·cos(πx)",
     caption: "On [−1, 2], x·cos(πx) has a local minimum near x = −0.27 and the global one near x = 1.09. " +
-      "Gradient descent settles in whichever basin it starts in; momentum carries enough speed " +
-      "to roll over the hump into the global minimum.",
+      "Gradient descent settles in the basin it starts in, and so does momentum 0.8; momentum 0.9 " +
+      "carries enough speed over the hump at x = 0.27 to reach the global minimum.",
     scene: {
-      landscape: "xcos", start: [-0.8], steps: 60, schedule: "constant", noise: 0, seed: 0,
+      landscape: "xcos", start: [-0.8], steps: 150, schedule: "constant", noise: 0, seed: 0,
       optimizers: [
         { spec: "gd:lr=0.05", color: "#e4572e" },
+        { spec: "momentum:lr=0.05,momentum=0.8", color: "#f0a202" },
         { spec: "momentum:lr=0.05,momentum=0.9", color: "#2e86de" },
       ],
     },
@@ -52,14 +53,14 @@ export const PRESETS = [
     id: "lr-too-large",
     title: "Learning rate too large",
     caption: "On f = x1² + 2·x2² the largest curvature is 4, so gradient descent is stable only for " +
-      "lr < 2/4 = 0.5. lr 0.1 converges smoothly, lr 0.45 oscillates across the x2 axis but converges, " +
-      "lr 0.55 overshoots further every step and diverges.",
+      "lr < 2/4 = 0.5: along x2 each step multiplies the distance by |1 − 4·lr|. lr 0.1 converges smoothly, " +
+      "lr 0.45 flips across the x1 axis but converges, lr 0.6 overshoots by a factor 1.4 every step and diverges.",
     scene: {
-      landscape: "quadratic", start: [-4, 2.5], steps: 30, schedule: "constant", noise: 0, seed: 0,
+      landscape: "bowl", start: [-4, 2.5], steps: 40, schedule: "constant", noise: 0, seed: 0,
       optimizers: [
         { spec: "gd:lr=0.1", color: "#17a673" },
         { spec: "gd:lr=0.45", color: "#f0a202" },
-        { spec: "gd:lr=0.55", color: "#e4572e" },
+        { spec: "gd:lr=0.6", color: "#e4572e" },
       ],
     },
   },
@@ -70,7 +71,7 @@ export const PRESETS = [
       "shrinking and it stalls before the minimum; RMSProp uses a leaky average (α = 0.9) instead, so its " +
       "step size stays usable. Watch the last-step column of the table.",
     scene: {
-      landscape: "ill_conditioned", start: [-5, -2], steps: 40, schedule: "constant", noise: 0, seed: 0,
+      landscape: "valley", start: [-5, -2], steps: 40, schedule: "constant", noise: 0, seed: 0,
       optimizers: [
         { spec: "adagrad:lr=0.4", color: "#e4572e" },
         { spec: "rmsprop:lr=0.4,alpha=0.9", color: "#2e86de" },
@@ -81,12 +82,14 @@ export const PRESETS = [
     id: "rosenbrock",
     title: "Rosenbrock's banana",
     caption: "A curved, narrow valley with its minimum at (1, 1): gradient descent needs a tiny lr " +
-      "to stay in it, momentum and Adam travel along it much faster.",
+      "to stay in it and crawls; momentum and Nesterov travel along it much faster, Adam's per-coordinate " +
+      "steps zig-zag down the valley walls.",
     scene: {
-      landscape: "rosenbrock", start: [-1.5, 2], steps: 300, schedule: "constant", noise: 0, seed: 0,
+      landscape: "rosenbrock", start: [-1.5, 2], steps: 500, schedule: "constant", noise: 0, seed: 0,
       optimizers: [
         { spec: "gd:lr=0.001", color: "#e4572e" },
         { spec: "momentum:lr=0.001,momentum=0.9", color: "#2e86de" },
+        { spec: "nesterov:lr=0.001,momentum=0.9", color: "#8e44ad" },
         { spec: "adam:lr=0.05", color: "#17a673" },
       ],
     },
