@@ -13,11 +13,12 @@ loop keeps serving, and a request that waits longer than ``queue_seconds`` for a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, AsyncIterator, Callable
 
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -30,6 +31,8 @@ from .models import (MAX_RESOLUTION, MAX_SECONDS, MIN_RESOLUTION, LandscapeSumma
                      ScheduleInfo, SurfaceResponse, TraceRequest, TraceResponse)
 
 STATIC_DIR = Path(__file__).parent / "static"
+DEFAULT_LANDSCAPE = "valley"  # the first preset's (static/presets.js), surfaced during warm-up
+DEFAULT_RESOLUTION = 121
 
 
 def plotly_js_path() -> Path:
@@ -85,14 +88,30 @@ class ComputeGate:
             semaphore.release()
 
 
+def warm_up() -> None:
+    """One tiny run and one surface, so the first visitor does not pay for lazy imports and first calls."""
+    from ..engine.trajectory import run_trajectory
+
+    run_trajectory("gd", "bowl", 3)
+    compute.surface(DEFAULT_LANDSCAPE, DEFAULT_RESOLUTION)
+
+
 def create_app(*, max_seconds: float = MAX_SECONDS, workers: int = 2, queue_seconds: float = 15.0) -> FastAPI:
     """The playground app. `max_seconds`: time budget of one /api/trace request."""
+    gate = ComputeGate(workers, queue_seconds)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        asyncio.get_running_loop().run_in_executor(gate.executor, warm_up)  # in the background
+        yield
+        gate.executor.shutdown(wait=False, cancel_futures=True)
+
     app = FastAPI(
         title="optimlab playground",
         version=__version__,
         description="Optimizer trajectories on analytic landscapes, computed by optimlab's engine.",
+        lifespan=lifespan,
     )
-    gate = ComputeGate(workers, queue_seconds)
     app.state.gate = gate
 
     @app.exception_handler(RequestValidationError)
@@ -123,7 +142,7 @@ def create_app(*, max_seconds: float = MAX_SECONDS, workers: int = 2, queue_seco
     @app.get("/api/surface", response_model=SurfaceResponse, tags=["landscapes"])
     async def surface(
         landscape: str = Query(min_length=1, max_length=120, description="landscape spec"),
-        resolution: int = Query(121, ge=MIN_RESOLUTION, le=MAX_RESOLUTION),
+        resolution: int = Query(DEFAULT_RESOLUTION, ge=MIN_RESOLUTION, le=MAX_RESOLUTION),
     ) -> dict[str, Any]:
         """The landscape sampled on a grid over its domain, with its critical points classified."""
         from ..landscapes import get_landscape

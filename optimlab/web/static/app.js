@@ -8,7 +8,9 @@ import { addTrajectories, animate, clickToData, drawLandscape, drawLossAxes, for
 
 const MAX_OPTIMIZERS = 8;
 const $ = (id) => document.getElementById(id);
-const app = { landscapes: [], optimizers: [], schedules: [], surface: null, scene: null, runId: 0, result: null };
+const app = { landscapes: [], optimizers: [], schedules: [], surface: null, scene: null, runId: 0, completed: 0, result: null };
+// Animation length in ms; a test (or a curious user) may set window.optimlabAnimationMs before load.
+app.animationMs = Number.isFinite(window.optimlabAnimationMs) ? window.optimlabAnimationMs : 2500;
 window.optimlab = app; // for the browser tests and curious users
 
 function setState(state, message = "") {
@@ -162,7 +164,10 @@ async function run() {
     result = await getJSON("/api/trace", { method: "POST", headers: { "Content-Type": "application/json" },
       body: JSON.stringify(buildRequest()) });
   } catch (error) {
-    if (runId === app.runId) setState("error", error.message);
+    if (runId === app.runId) {
+      app.completed += 1;
+      setState("error", error.message);
+    }
     return;
   }
   if (runId !== app.runId || !app.surface) return;
@@ -172,9 +177,11 @@ async function run() {
   drawLossAxes($("loss"), app.surface, result);
   $("outcomes").replaceChildren();
   setState("animating", "Animating…");
-  const finished = await animate($("contour"), $("loss"), app.surface, result, { shouldStop: () => runId !== app.runId });
+  const finished = await animate($("contour"), $("loss"), app.surface, result,
+    { duration: app.animationMs, shouldStop: () => runId !== app.runId });
   if (!finished || runId !== app.runId) return;
   renderOutcomes(result);
+  app.completed += 1;
   const note = result.truncated ? ` — time budget of ${result.limits.max_seconds} s reached, some optimizers skipped` : "";
   setState(result.truncated ? "error" : "done",
     `Computed ${result.traces.length} trajectories in ${formatNumber(result.elapsed_seconds * 1000, 3)} ms${note}.`);
