@@ -133,19 +133,19 @@ def test_preset_runs_animates_and_tables_the_outcomes(server, page, screenshot_d
     rows = table(page)
     assert [row["label"] for row in rows] == ["gd:lr=0.1", "gd:lr=0.45", "gd:lr=0.6"]
     for row, lr in zip(rows, (0.1, 0.45, 0.6)):
-        diverges_at = first_divergence(lr, (-4.0, 2.5), 40)
+        diverges_at = first_divergence(lr, (-4.0, 1.8), 40)
         if diverges_at is None:
             assert not row["outcome"].startswith("diverged"), row
         else:
             assert row["outcome"] == f"diverged at step {diverges_at}", row
-    assert first_divergence(0.6, (-4.0, 2.5), 40) is not None  # the scene does show a divergence
+    assert first_divergence(0.6, (-4.0, 1.8), 40) is not None  # the scene does show a divergence
 
     paths = plotted_paths(page)
     assert len(paths) == 3
     for path, row in zip(paths, rows):  # the animation ended: every step of every run is drawn
         assert len(path["x"]) == int(row["steps"]) + 1
     end = (paths[0]["x"][-1], paths[0]["y"][-1])
-    assert end == pytest.approx((-4.0 * 0.8**40, 2.5 * 0.6**40), abs=1e-9)
+    assert end == pytest.approx((-4.0 * 0.8**40, 1.8 * 0.6**40), abs=1e-9)
     loss_lines = page.evaluate("document.getElementById('loss').data.filter(t => t.x.length > 1).length")
     assert loss_lines == 3
     assert page.evaluate("document.getElementById('loss').layout.yaxis.type") == "log"

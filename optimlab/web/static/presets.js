@@ -56,7 +56,7 @@ export const PRESETS = [
       "lr < 2/4 = 0.5: along x2 each step multiplies the distance by |1 − 4·lr|. lr 0.1 converges smoothly, " +
       "lr 0.45 flips across the x1 axis but converges, lr 0.6 overshoots by a factor 1.4 every step and diverges.",
     scene: {
-      landscape: "bowl", start: [-4, 2.5], steps: 40, schedule: "constant", noise: 0, seed: 0,
+      landscape: "bowl", start: [-4, 1.8], steps: 40, schedule: "constant", noise: 0, seed: 0,
       optimizers: [
         { spec: "gd:lr=0.1", color: "#17a673" },
         { spec: "gd:lr=0.45", color: "#f0a202" },
