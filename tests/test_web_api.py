@@ -249,13 +249,30 @@ def test_surface_resolution_is_capped(client):
 
 # ---- caps on work and concurrency -------------------------------------------------------------
 
-def test_time_budget_skips_what_does_not_fit():
-    budget_client = TestClient(create_app(max_seconds=0.05))
-    data = trace(budget_client, landscape="rosenbrock", steps=400,
-                 optimizers=[{"name": "gd", "hyperparameters": {"lr": 0.001}}] * 3)
-    outcomes = [t["outcome"] for t in data["traces"]]
-    assert outcomes[0] != "skipped" and outcomes[1:] == ["skipped", "skipped"]
-    assert data["truncated"] is True and "time budget of 0.05 s" in data["traces"][1]["outcome_text"]
+def test_time_budget_stops_runs_early_with_the_steps_done_so_far():
+    budget = 0.3
+    budget_client = TestClient(create_app(max_seconds=budget))
+    data = trace(budget_client, landscape="valley", start=[-5.0, -2.0], steps=MAX_STEPS,
+                 optimizers=[{"name": "newton"}, {"name": "gd", "hyperparameters": {"lr": 0.01}}])
+    assert data["truncated"] is True
+    assert data["elapsed_seconds"] < budget + 1.0  # the deadline is checked at every evaluation of f
+    for result in data["traces"]:
+        assert result["stopped_early"] and 0 < result["steps_run"] < MAX_STEPS
+        assert f"(stopped at step {result['steps_run']} of {MAX_STEPS}: time budget)" in result["outcome_text"]
+        assert len(result["x"]) == result["steps_run"] + 1 and None not in result["f"]
+    # The steps done before the deadline are those of an unbounded run: GD's closed form.
+    path = np.array(data["traces"][1]["x"])
+    k = np.arange(len(path))
+    np.testing.assert_allclose(path[:, 0], -5.0 * (1 - 0.2 * 0.01) ** k, rtol=1e-9)
+    np.testing.assert_allclose(path[:, 1], -2.0 * (1 - 4 * 0.01) ** k, rtol=1e-9, atol=1e-300)
+    newton = data["traces"][0]  # Newton on a quadratic lands on the minimum in one step
+    assert newton["x"][1] == pytest.approx([0.0, 0.0], abs=1e-12) and newton["outcome"] == "converged"
+
+
+def test_no_time_left_means_skipped():
+    data = trace(TestClient(create_app(max_seconds=1e-9)), landscape="bowl", optimizers=GD * 2)
+    assert [t["outcome"] for t in data["traces"]] == ["skipped", "skipped"]
+    assert "time budget" in data["traces"][0]["outcome_text"] and data["truncated"] is True
 
 
 def long_request() -> dict:

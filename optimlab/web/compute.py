@@ -6,11 +6,12 @@ Trajectories come from :func:`optimlab.engine.trajectory.run_trajectory`, the en
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import math
 import time
 from functools import lru_cache
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import torch
 
@@ -175,15 +176,21 @@ def list_schedules() -> list[dict[str, Any]]:
     return rows
 
 
-def trace_result(label: str, spec: Spec, trace: Trace, seconds: float) -> dict[str, Any]:
+def trace_result(label: str, spec: Spec, trace: Trace, seconds: float, steps_requested: int) -> dict[str, Any]:
     rows = trace.steps
+    steps_run = max(len(rows) - 1, 0)
+    stopped_early = bool(trace.meta.get("stopped_early"))
+    text = trace.outcome_text
+    if stopped_early:
+        text += f" (stopped at step {steps_run} of {steps_requested}: time budget)"
     return {
         "label": label,
         "spec": str(spec),
         "outcome": trace.outcome,
-        "outcome_text": trace.outcome_text,
+        "outcome_text": text,
         "diverged_at": trace.diverged_at,
-        "steps_run": max(len(rows) - 1, 0),
+        "steps_run": steps_run,
+        "stopped_early": stopped_early,
         "seconds": seconds,
         "x": [[finite_or_none(v) for v in as_point(row["x"])] for row in rows],
         "f": [finite_or_none(row.get("f")) for row in rows],
@@ -194,16 +201,56 @@ def trace_result(label: str, spec: Spec, trace: Trace, seconds: float) -> dict[s
 
 def skipped_result(label: str, spec: Spec, start: list[float], reason: str) -> dict[str, Any]:
     return {"label": label, "spec": str(spec), "outcome": "skipped", "outcome_text": reason,
-            "diverged_at": None, "steps_run": 0, "seconds": 0.0, "x": [start], "f": [None],
-            "grad_norm": [None], "lr": [None]}
+            "diverged_at": None, "steps_run": 0, "stopped_early": True, "seconds": 0.0, "x": [start],
+            "f": [None], "grad_norm": [None], "lr": [None]}
+
+
+class DeadlineLandscape:
+    """A landscape whose f answers NaN once ``deadline`` (time.perf_counter()) has passed.
+
+    The engine ends a run at the first non-finite f (as it ends any diverging run), so this stops
+    a trajectory mid-way without a hook in the engine; :func:`run_until` then removes the rows
+    computed after the deadline and classifies the ones before it, which are exactly what an
+    unbounded run computes.
+    """
+
+    def __init__(self, landscape: Any, deadline: float) -> None:
+        self.landscape, self.deadline, self.hit_at = landscape, deadline, None
+
+        def guarded(x: torch.Tensor) -> torch.Tensor:
+            if time.perf_counter() > self.deadline:
+                self.hit_at = self.hit_at or time.perf_counter()
+                return torch.full(x.shape[:-1], math.nan, dtype=x.dtype) + 0 * x.sum(-1)  # keeps autograd happy
+            return landscape.fn(x)
+
+        self.guarded = dataclasses.replace(landscape, fn=guarded)
+
+
+def run_until(deadline: float, run: Callable[[Any], Trace], landscape: Any, tol: float) -> Trace | None:
+    """``run(landscape)``, stopped at ``deadline``: the Trace of the steps done by then (None if none)."""
+    from ..engine.trajectory import classify_outcome
+
+    bounded = DeadlineLandscape(landscape, deadline)
+    trace = run(bounded.guarded)
+    if bounded.hit_at is None:
+        return trace
+    # Rows from the first one touched by the deadline on are NaN artefacts: drop them.
+    cut = next((i for i, row in enumerate(trace.steps) if not math.isfinite(row["f"])), len(trace.steps))
+    if cut == 0:
+        return None
+    trace.steps = trace.steps[:cut]
+    trace.outcome, trace.diverged_at = classify_outcome(trace, landscape, tol), None
+    trace.meta["stopped_early"] = True
+    return trace
 
 
 def run_scene(request: TraceRequest, max_seconds: float) -> dict[str, Any]:
-    """Run every optimizer of the request on its landscape, within `max_seconds` of wall time.
+    """Run every optimizer of the request on its landscape, within about `max_seconds` of wall time.
 
-    Optimizers run one after the other with the same seed (the same gradient-noise draws). Before
-    each one after the first, its time is projected from the slowest seconds-per-step seen so far;
-    one that would end past the budget is not run but reported as skipped, and ``truncated`` is true.
+    Optimizers run one after the other with the same seed (the same gradient-noise draws). Each
+    gets an equal share of the time left; one that cannot finish its steps in its share stops at
+    the deadline (``stopped_early``; the outcome text says at which step), one that gets no time
+    is reported as skipped. ``truncated`` is true when any run was cut.
     """
     from ..engine.trajectory import run_trajectory
     from ..landscapes import get_landscape
@@ -212,20 +259,26 @@ def run_scene(request: TraceRequest, max_seconds: float) -> dict[str, Any]:
     landscape = get_landscape(request.landscape)
     start = list(request.start) if request.start is not None else as_point(landscape.start)
     schedule = str(request.schedule.to_spec()) if request.schedule else None
-    results, seconds_per_step = [], 0.0
-    for optimizer in request.optimizers:
+    results = []
+    for index, optimizer in enumerate(request.optimizers):
         spec = optimizer.to_spec()
         label = optimizer.label or str(spec)
-        projected = time.perf_counter() - began + seconds_per_step * request.steps
-        if projected > max_seconds:
-            results.append(skipped_result(label, spec, start, f"not run: time budget of {max_seconds:g} s"))
+        remaining = max_seconds - (time.perf_counter() - began)
+        if remaining <= 0:
+            results.append(skipped_result(label, spec, start, f"not run: time budget of {max_seconds:g} s spent"))
             continue
+
+        def run(bounded: Any, spec: Spec = spec) -> Trace:
+            return run_trajectory(spec, bounded, request.steps, start=start, schedule=schedule,
+                                  noise=request.noise, seed=request.seed, tol=request.tol)
+
         ran = time.perf_counter()
-        trace = run_trajectory(spec, landscape, request.steps, start=start, schedule=schedule,
-                               noise=request.noise, seed=request.seed, tol=request.tol)
-        seconds = time.perf_counter() - ran
-        seconds_per_step = max(seconds_per_step, seconds / max(len(trace.steps) - 1, 1))
-        results.append(trace_result(label, spec, trace, seconds))
+        share = remaining / (len(request.optimizers) - index)  # what the others do not use carries over
+        trace = run_until(ran + share, run, landscape, request.tol)
+        if trace is None:
+            results.append(skipped_result(label, spec, start, f"not run: time budget of {max_seconds:g} s spent"))
+        else:
+            results.append(trace_result(label, spec, trace, time.perf_counter() - ran, request.steps))
     return {
         "landscape": landscape.spec,
         "dim": int(landscape.dim),
@@ -234,7 +287,7 @@ def run_scene(request: TraceRequest, max_seconds: float) -> dict[str, Any]:
         "noise": request.noise,
         "schedule": schedule,
         "traces": results,
-        "truncated": any(result["outcome"] == "skipped" for result in results),
+        "truncated": any(result["stopped_early"] for result in results),
         "elapsed_seconds": time.perf_counter() - began,
         "limits": {"max_steps": MAX_STEPS, "max_optimizers": MAX_OPTIMIZERS, "max_seconds": max_seconds},
     }

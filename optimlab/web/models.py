@@ -112,6 +112,7 @@ class TraceResult(BaseModel):
     outcome_text: str
     diverged_at: int | None
     steps_run: int
+    stopped_early: bool = Field(description="true when the time budget cut the run short (or skipped it)")
     seconds: float
     x: list[list[float | None]]
     f: list[float | None]
@@ -127,7 +128,7 @@ class TraceResponse(BaseModel):
     noise: float
     schedule: str | None
     traces: list[TraceResult]
-    truncated: bool = Field(description="true when the time budget stopped the request early")
+    truncated: bool = Field(description="true when the time budget cut any run short")
     elapsed_seconds: float
     limits: dict[str, float]
 

@@ -182,9 +182,9 @@ async function run() {
   if (!finished || runId !== app.runId) return;
   renderOutcomes(result);
   app.completed += 1;
-  const note = result.truncated ? ` — time budget of ${result.limits.max_seconds} s reached, some optimizers skipped` : "";
-  setState(result.truncated ? "error" : "done",
-    `Computed ${result.traces.length} trajectories in ${formatNumber(result.elapsed_seconds * 1000, 3)} ms${note}.`);
+  const note = result.truncated ? ` — the time budget of ${result.limits.max_seconds} s cut some runs short` : "";
+  setState("done", `Computed ${result.traces.length} trajectories in ${formatNumber(result.elapsed_seconds * 1000, 3)} ms${note}.`);
+  $("status").classList.toggle("warn", result.truncated);
 }
 
 function lastStepLength(trace) {
