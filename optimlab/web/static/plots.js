@@ -191,10 +191,12 @@ export function drawLossAxes(element, surface, result) {
   }));
   const layout = {
     font: FONT, margin: { l: 64, r: 12, t: 36, b: 80 }, paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "#fbfbf8",
-    title: { text: fStar === null ? "f per step" : "f − f* per step (log scale)", font: { size: 14 }, x: 0.02, xanchor: "left" },
+    title: { text: fStar === null ? "f per step (linear: f is unbounded below)" : "f − f* per step (log scale)", font: { size: 14 }, x: 0.02, xanchor: "left" },
     xaxis: { title: { text: "step" }, gridcolor: "#e4e7eb", zeroline: false, range: [0, Math.max(1, result.steps)] },
     yaxis: { title: { text: fStar === null ? "f(x)" : `f(x) − f*  (f* = ${formatNumber(fStar)})` },
       type: fStar === null ? "linear" : "log", gridcolor: "#e4e7eb", exponentformat: "power",
+      // Unbounded below: show the values f takes on the plotted domain; runs that escape leave the chart.
+      range: fStar === null ? paddedRange(surface.z.flat()) : undefined,
       dtick: fStar !== null && decadesSpanned > 2 ? Math.ceil(decadesSpanned / 8) : undefined },
     legend: { orientation: "h", x: 0, y: -0.17, yanchor: "top", font: { size: 12 } }, hovermode: "closest", showlegend: true,
   };

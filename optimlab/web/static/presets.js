@@ -24,13 +24,15 @@ export const PRESETS = [
     caption: "At (0, 0) the gradient vanishes but the Hessian diag(2, −2) has a negative eigenvalue: " +
       "a saddle. Started 0.01 above the x₁ axis, gradient descent first slides towards it, where the " +
       "gradient is tiny; then the offset grows by a factor (1 + 2·lr) per step and the run escapes. " +
-      "Momentum escapes sooner. Set x₂ = 0 to watch plain gradient descent stall on the saddle.",
+      "Momentum escapes sooner. Newton's textbook step H⁻¹g jumps straight onto the saddle and stays " +
+      "there; the saddle-free variant (|H|⁻¹g) escapes. Set x₂ = 0 to watch gradient descent stall too.",
     scene: {
-      landscape: "saddle", start: [1.5, 0.01], steps: 40, schedule: "constant", noise: 0, seed: 0,
+      landscape: "saddle", start: [1.2, 0.01], steps: 40, schedule: "constant", noise: 0, seed: 0,
       optimizers: [
         { spec: "gd:lr=0.1", color: "#e4572e" },
         { spec: "momentum:lr=0.1,momentum=0.9", color: "#2e86de" },
-        { spec: "adam:lr=0.1", color: "#17a673" },
+        { spec: "newton:mode=plain", color: "#8e44ad" },
+        { spec: "newton", color: "#17a673" },
       ],
     },
   },
