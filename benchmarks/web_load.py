@@ -104,6 +104,7 @@ def main() -> None:
     if not (1 <= args.requests <= 2000 and 1 <= args.concurrency <= 64 and 1 <= args.sequential <= 500):
         raise SystemExit("--requests must be in [1, 2000], --concurrency in [1, 64], --sequential in [1, 500]")
 
+    load_before = os.getloadavg()[0]
     process, url = start_server(max_seconds=30.0)
     try:
         body = request_body(args)
@@ -120,6 +121,7 @@ def main() -> None:
         "benchmark": "web_load", "url": url, "endpoint": "POST /api/trace", "body": body,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
                     "torch": torch.__version__,
+                    "load_average_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
                     "note": "measured on a shared 2-core machine (several people running tests at once): noisy"},
         "server": "optimlab serve (uvicorn, 1 process, 2 compute worker threads)",
         "phases": [sequential, concurrent],

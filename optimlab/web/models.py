@@ -120,6 +120,12 @@ class TraceResult(BaseModel):
     lr: list[float | None]
 
 
+class Limits(BaseModel):
+    max_steps: int
+    max_optimizers: int
+    max_seconds: float = Field(description="wall-clock budget of one request, shared by its optimizers")
+
+
 class TraceResponse(BaseModel):
     landscape: str
     dim: int
@@ -130,7 +136,7 @@ class TraceResponse(BaseModel):
     traces: list[TraceResult]
     truncated: bool = Field(description="true when the time budget cut any run short")
     elapsed_seconds: float
-    limits: dict[str, float]
+    limits: Limits
 
 
 class CriticalPointModel(BaseModel):
