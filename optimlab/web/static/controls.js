@@ -46,13 +46,13 @@ export function hyperparameterFields(info, values, onChange) {
       });
     } else {
       input = element("input", { type: "text", id, inputmode: "decimal", spellcheck: "false", "data-hp": hp.name,
-        value: formatValue(current) });
+        value: current === null ? "" : formatValue(current), placeholder: hp.default === null ? "required" : "" });
       input.addEventListener("change", () => {
         try {
           const value = readField(hp.kind, input.value, hp.name);
           input.classList.remove("invalid");
           input.title = "";
-          if (formatValue(value) === formatValue(hp.default)) delete values[hp.name];
+          if (hp.default !== null && formatValue(value) === formatValue(hp.default)) delete values[hp.name];
           else values[hp.name] = value;
         } catch (error) {
           input.classList.add("invalid");

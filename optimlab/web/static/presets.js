@@ -81,6 +81,21 @@ export const PRESETS = [
     },
   },
   {
+    id: "sgd-noise",
+    title: "Noisy gradients and a decaying learning rate",
+    caption: "D2L's SGD scene: on x1² + 2·x2² every gradient gets N(0, 1) noise. With a constant lr the " +
+      "iterates never settle: they jitter in a ball whose size scales with lr. The polynomial decay " +
+      "η_t = η₀/√(1 + 0.1·t) shrinks the steps, and the noise with them, slowly enough to keep moving; " +
+      "pick exponential with gamma 0.9 (it freezes before the minimum) or constant to compare.",
+    scene: {
+      landscape: "bowl", start: [-4, -1.5], steps: 100, schedule: "inverse_time:k=0.1,power=0.5", noise: 1, seed: 0,
+      optimizers: [
+        { spec: "sgd:lr=0.1", color: "#e4572e" },
+        { spec: "momentum:lr=0.05,momentum=0.5", color: "#2e86de" },
+      ],
+    },
+  },
+  {
     id: "rosenbrock",
     title: "Rosenbrock's banana",
     caption: "A curved, narrow valley with its minimum at (1, 1): gradient descent needs a tiny lr " +
