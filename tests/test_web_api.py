@@ -330,6 +330,7 @@ def test_page_and_its_scripts_are_served_without_network(client):
 def test_openapi_schema_states_the_limits(client):
     schema = client.get("/openapi.json").json()
     assert {"/api/landscapes", "/api/surface", "/api/optimizers", "/api/schedules", "/api/trace"} <= set(schema["paths"])
+    assert client.get("/docs").status_code == 404  # Swagger UI would load from a CDN
     request = schema["components"]["schemas"]["TraceRequest"]["properties"]
     assert request["steps"]["maximum"] == MAX_STEPS
     assert request["optimizers"]["maxItems"] == MAX_OPTIMIZERS

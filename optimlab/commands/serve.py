@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     shown = f"[{args.host}]" if ":" in args.host else args.host
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: bound to {args.host}: other machines can reach the playground")
-    print(f"optimlab playground: http://{shown}:{port}/  (API schema: /docs; Ctrl+C to stop)", flush=True)
+    print(f"optimlab playground: http://{shown}:{port}/  (API schema: /openapi.json; Ctrl+C to stop)", flush=True)
     uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[listener])
     return 0
 

@@ -2,8 +2,9 @@
 
 Routes: ``/`` (the page), ``/static/*`` (its CSS/JS), ``/vendor/plotly.min.js`` (served from the
 installed plotly package: no CDN, no network), ``/api/landscapes``, ``/api/surface``,
-``/api/optimizers``, ``/api/schedules``, ``POST /api/trace``; the schema is at ``/openapi.json``
-and browsable at ``/docs``.
+``/api/optimizers``, ``/api/schedules``, ``POST /api/trace``; the schema is at ``/openapi.json``.
+FastAPI's /docs and /redoc pages are off: they load Swagger/ReDoc from a CDN, and nothing here
+may need the network.
 
 Work is bounded per request (steps, optimizers, seconds; see :mod:`optimlab.web.models`) and
 across requests: computations run in a small thread pool (``workers`` at a time) so the event
@@ -111,6 +112,8 @@ def create_app(*, max_seconds: float = MAX_SECONDS, workers: int = 2, queue_seco
         version=__version__,
         description="Optimizer trajectories on analytic landscapes, computed by optimlab's engine.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.gate = gate
 
