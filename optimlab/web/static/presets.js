@@ -71,7 +71,7 @@ export const PRESETS = [
     title: "AdaGrad vs RMSProp: the step size",
     caption: "AdaGrad divides by the square root of the sum of all squared gradients, so its steps keep " +
       "shrinking and it stalls before the minimum; RMSProp uses a leaky average (α = 0.9) instead, so its " +
-      "step size stays usable. Watch the last-step column of the table.",
+      "step size stays usable: after 40 steps AdaGrad is still far up the valley, RMSProp has converged.",
     scene: {
       landscape: "valley", start: [-5, -2], steps: 40, schedule: "constant", noise: 0, seed: 0,
       optimizers: [
