@@ -254,3 +254,18 @@ def test_bad_specs_raise_one_line_value_errors(spec, message):
     with pytest.raises(ValueError, match=None) as error:
         parse_schedule(spec)
     assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_schedule_command_prints_json_and_writes_a_png(tmp_path, capsys):
+    import json
+
+    from optimlab.cli import main
+
+    out = tmp_path / "lr.png"
+    assert main(["schedule", "cosine_restarts:period=10", "--steps", "30", "--lr", "0.2", "--json", "--out", str(out)]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    expected = [0.2 * (1 + math.cos(math.pi * (t % 10) / 10)) / 2 for t in range(30)]
+    assert row["lr"] == pytest.approx(expected, rel=1e-12, abs=1e-15)
+    assert row["snapshot_steps"] == [9, 19, 29]
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["schedule", "cosine:total=0"]) == 2
