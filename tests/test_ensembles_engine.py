@@ -1,0 +1,86 @@
+"""Averaging and ensembles wired into training: test metrics against independent recomputations."""
+
+import copy
+
+import pytest
+import torch
+
+from optimlab.engine.ensembles import parse_ensemble, plan_schedule, train_evaluated
+from optimlab.engine.training import train
+from optimlab.schedules import parse_schedule
+from optimlab.tasks import get_task
+
+TASK = "digits-softmax"
+BUDGET = dict(epochs=2, batch_size=128)
+
+
+@pytest.fixture(scope="module")
+def task():
+    return get_task(TASK)
+
+
+def _final_and_snapshots(task, seed, schedule, snapshot_steps=()):
+    """A plain train() run; returns the final model and the weights after the given 1-based steps."""
+    kept, final = {}, {}
+
+    def record(event, state):
+        if event == "step_end" and state.step in snapshot_steps:
+            kept[state.step] = copy.deepcopy(state.model.state_dict())
+        if event == "train_end":
+            final["model"] = copy.deepcopy(state.model)
+
+    train("sgd:lr=0.5", task, seed=seed, schedule=schedule, callbacks=[record], **BUDGET)
+    return final["model"], kept
+
+
+def _accuracy_of_mean_probabilities(task, models):
+    x, y = task.data("test")
+    with torch.no_grad():
+        probabilities = torch.stack([m.eval()(x).softmax(-1) for m in models]).mean(0)
+    return (probabilities.argmax(1) == y).double().mean().item()
+
+
+def test_snapshot_ensemble_metric_matches_an_independent_recomputation(task):
+    [trace] = train_evaluated("sgd:lr=0.5", task, ensemble="snapshot:cycles=3", seed=1, **BUDGET)
+    total = trace.meta["steps"]
+    period = total // 3
+    assert trace.meta["schedule"] == f"cosine_restarts:period={period}"
+    final, kept = _final_and_snapshots(task, 1, parse_schedule(f"cosine_restarts:period={period}"),
+                                       {period, 2 * period, 3 * period})
+    assert sorted(kept) == [period, 2 * period, 3 * period]
+    members = []
+    for weights in kept.values():
+        member = copy.deepcopy(final)
+        member.load_state_dict(weights)
+        members.append(member)
+    results = trace.meta["test"]
+    assert results["snapshots"] == 3
+    assert results["snapshot_ensemble"] == _accuracy_of_mean_probabilities(task, members)
+    assert results["raw"] == task.evaluate(final, "test")[1]
+
+
+def test_seed_ensemble_and_averaging_metrics(task):
+    traces = train_evaluated("sgd:lr=0.5", task, ensemble="seeds:2", average="ema:decay=0", seed=3, **BUDGET)
+    assert [t.meta["seed"] for t in traces] == [3, 4]
+    finals = [_final_and_snapshots(task, seed, None)[0] for seed in (3, 4)]
+    expected = _accuracy_of_mean_probabilities(task, finals)
+    for trace, final in zip(traces, finals):
+        assert trace.meta["test"]["seed_ensemble"] == expected
+        assert trace.meta["test"]["raw"] == task.evaluate(final, "test")[1]
+        assert trace.meta["test"]["ema"] == trace.meta["test"]["raw"]  # decay 0: the average is the last weights
+        assert all("val_metric_ema" in row for row in trace.epochs)
+
+
+def test_plan_schedule_and_ensemble_specs():
+    assert parse_ensemble("seeds:5").kwargs == {"n": 5}
+    assert parse_ensemble("snapshot:4").kwargs == {"cycles": 4}
+    schedule, steps = plan_schedule(None, parse_ensemble("snapshot:cycles=4"), 100, 10)
+    assert schedule.period == 25 and steps == [24, 49, 74, 99]
+    schedule, steps = plan_schedule("cosine_restarts:period=2,unit=epoch", parse_ensemble("snapshot:cycles=2"), 100, 10)
+    assert steps == [79, 99]  # the last two cycle ends of a 10-step-epoch, 2-epoch period schedule
+    with pytest.raises(ValueError, match="has no restarts"):
+        plan_schedule("cosine:total=100", parse_ensemble("snapshot:cycles=2"), 100, 10)
+    for bad, message in [("bagging:3", "unknown ensemble 'bagging'"), ("seeds:n=0", "seeds=0 must be a positive"),
+                         ("snapshot:cycles=2,period=3", "bad arguments for ensemble 'snapshot'")]:
+        with pytest.raises(ValueError, match=message):
+            parse_ensemble(bad)
