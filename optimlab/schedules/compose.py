@@ -15,11 +15,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable
-
 from ..optim.validate import check_nonnegative, check_positive_int
-
-Schedule = Callable[[float], float]
+from .adapter import Schedule
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,10 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ..spec import Spec, parse_spec
+from .adapter import Schedule
 from .compose import InEpochs, Warmup
 from .cyclic import CosineRestarts, Cyclic, OneCycle
 from .decay import Constant, Cosine, Exponential, InverseTime, Linear, MultiStep, Polynomial, StepDecay
-
-Schedule = Callable[[float], float]
 
 SCHEDULES: dict[str, Callable[..., Schedule]] = {
     "constant": Constant,
