@@ -57,33 +57,38 @@ def run(args: argparse.Namespace) -> dict:
                           batch_size=args.batch_size, callbacks=[hook])
             row = dict(trace.meta["test"], val=trace.epochs[-1]["val_metric"], seconds=time.perf_counter() - started)
             rows.append(row)
+            print(f"{name:<36} seed {seed}: " + ", ".join(f"{k}={v:.4g}" for k, v in row.items()), flush=True)
             if spec is None:
                 final_outputs.append(hook.test_outputs)
-            print(f"{name:<36} seed {seed}: {row}", flush=True)
         results["configs"][name] = {"schedule": spec, "runs": rows}
     x, y = task.data("test")
     combined = average_predictions(final_outputs, task.kind)
     results["seed_ensemble_constant"] = task.metric(combined, y)
+    results["seed_ensemble_constant_loss"] = float(task.loss_fn(combined, y))
     return results
 
 
-def summarize(values: list[float]) -> str:
-    values = [100 * v for v in values]
+def summarize(values: list[float], scale: float = 100.0, digits: int = 2) -> str:
+    """mean ± sample standard deviation over seeds."""
+    values = [scale * v for v in values]
     spread = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.2f} ± {spread:.2f}"
+    return f"{statistics.mean(values):.{digits}f} ± {spread:.{digits}f}"
 
 
 def table(results: dict) -> str:
     average = results["average"].split(":")[0]
-    lines = [f"| schedule | test acc raw (%) | test acc {average} (%) | snapshot ensemble (%) | val acc raw (%) |",
-             "|---|---|---|---|---|"]
+    columns = [("raw", "raw"), (average, average), ("snapshot_ensemble", "snapshot ens.")]
+    header = " | ".join(f"test acc {label} (%)" for _, label in columns)
+    header += " | " + " | ".join(f"test NLL {label}" for _, label in columns)
+    lines = [f"| schedule | {header} |", "|---" * (1 + 2 * len(columns)) + "|"]
     for name, config in results["configs"].items():
         runs = config["runs"]
-        snap = summarize([r["snapshot_ensemble"] for r in runs]) if "snapshot_ensemble" in runs[0] else "—"
-        lines.append(f"| {name} (`{config['schedule'] or 'constant'}`) | {summarize([r['raw'] for r in runs])} | "
-                     f"{summarize([r[average] for r in runs])} | {snap} | {summarize([r['val'] for r in runs])} |")
+        cells = [summarize([r[key] for r in runs]) if key in runs[0] else "—" for key, _ in columns]
+        cells += [summarize([r[key + "_loss"] for r in runs], 1.0, 3) if key in runs[0] else "—" for key, _ in columns]
+        lines.append(f"| {name} (`{config['schedule'] or 'constant'}`) | " + " | ".join(cells) + " |")
     lines.append(f"\nSeed ensemble of the {len(results['seeds'])} constant-lr runs: "
-                 f"{100 * results['seed_ensemble_constant']:.2f} % test accuracy.")
+                 f"{100 * results['seed_ensemble_constant']:.2f} % test accuracy, "
+                 f"test NLL {results['seed_ensemble_constant_loss']:.3f}.")
     return "\n".join(lines)
 
 

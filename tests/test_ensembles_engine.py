@@ -33,11 +33,12 @@ def _final_and_snapshots(task, seed, schedule, snapshot_steps=()):
     return final["model"], kept
 
 
-def _accuracy_of_mean_probabilities(task, models):
+def _accuracy_and_nll_of_mean_probabilities(task, models):
     x, y = task.data("test")
     with torch.no_grad():
         probabilities = torch.stack([m.eval()(x).softmax(-1) for m in models]).mean(0)
-    return (probabilities.argmax(1) == y).double().mean().item()
+    accuracy = (probabilities.argmax(1) == y).double().mean().item()
+    return accuracy, -probabilities[torch.arange(len(y)), y].log().mean().item()
 
 
 def test_snapshot_ensemble_metric_matches_an_independent_recomputation(task):
@@ -55,17 +56,21 @@ def test_snapshot_ensemble_metric_matches_an_independent_recomputation(task):
         members.append(member)
     results = trace.meta["test"]
     assert results["snapshots"] == 3
-    assert results["snapshot_ensemble"] == _accuracy_of_mean_probabilities(task, members)
+    accuracy, nll = _accuracy_and_nll_of_mean_probabilities(task, members)
+    assert results["snapshot_ensemble"] == accuracy
+    assert results["snapshot_ensemble_loss"] == pytest.approx(nll, rel=1e-6)
     assert results["raw"] == task.evaluate(final, "test")[1]
+    assert results["raw_loss"] == pytest.approx(task.evaluate(final, "test")[0], rel=1e-6)
 
 
 def test_seed_ensemble_and_averaging_metrics(task):
     traces = train_evaluated("sgd:lr=0.5", task, ensemble="seeds:2", average="ema:decay=0", seed=3, **BUDGET)
     assert [t.meta["seed"] for t in traces] == [3, 4]
     finals = [_final_and_snapshots(task, seed, None)[0] for seed in (3, 4)]
-    expected = _accuracy_of_mean_probabilities(task, finals)
+    accuracy, nll = _accuracy_and_nll_of_mean_probabilities(task, finals)
     for trace, final in zip(traces, finals):
-        assert trace.meta["test"]["seed_ensemble"] == expected
+        assert trace.meta["test"]["seed_ensemble"] == accuracy
+        assert trace.meta["test"]["seed_ensemble_loss"] == pytest.approx(nll, rel=1e-6)
         assert trace.meta["test"]["raw"] == task.evaluate(final, "test")[1]
         assert trace.meta["test"]["ema"] == trace.meta["test"]["raw"]  # decay 0: the average is the last weights
         assert all("val_metric_ema" in row for row in trace.epochs)

@@ -7,7 +7,9 @@ split: the raw model, the averaged model and the snapshot ensemble (mean of the 
 probabilities). ``ensemble="seeds:5"`` trains 5 seeds and adds the metric of their ensemble.
 
 The results land in each Trace's ``meta["test"]``, e.g.
-``{"raw": 0.961, "ema": 0.967, "snapshot_ensemble": 0.972, "snapshots": 5}``, and the epoch rows
+``{"raw": 0.961, "ema": 0.967, "snapshot_ensemble": 0.972, "snapshots": 5}`` plus the test data
+loss of each (``raw_loss``, ``ema_loss``...: for classification, the NLL of the (averaged)
+probabilities), and the epoch rows
 get ``val_metric_<averaging>`` (the averaged model's validation metric).
 
 Ensemble specs: ``snapshot:cycles=M`` (shorthand ``snapshot:M``): with no schedule, cosine with
@@ -119,15 +121,21 @@ class AveragingCallback:
             state.trace.meta["test"] = self.evaluate_on_test(state.model, state.task)
 
     def evaluate_on_test(self, model: torch.nn.Module, task: Any) -> dict[str, Any]:
+        """Test metric (and data loss, as ``<name>_loss``) of the raw, averaged and ensembled models."""
         x, y = task.data("test")
         self.test_outputs = predict_ensemble([model], x, "regression")  # one member: its raw output
-        results: dict[str, Any] = {"raw": task.metric(self.test_outputs, y)}
+        outputs = {"raw": self.test_outputs}
         if self.averager is not None:
             with self.averager.averaged(model):
-                results[self.average_name] = task.evaluate(model, "test")[1]
+                outputs[self.average_name] = predict_ensemble([model], x, "regression")
         if self.snapshots is not None and len(self.snapshots):
-            combined = predict_ensemble(self.snapshots.snapshots, x, task.kind, model=model)
-            results["snapshot_ensemble"] = task.metric(combined, y)
+            outputs["snapshot_ensemble"] = predict_ensemble(self.snapshots.snapshots, x, task.kind, model=model)
+        results: dict[str, Any] = {}
+        for name, output in outputs.items():
+            results[name] = task.metric(output, y)
+            # the ensemble's output is log(mean probability); cross-entropy of it is its test NLL
+            results[f"{name}_loss"] = float(task.loss_fn(output, y))
+        if "snapshot_ensemble" in outputs:
             results["snapshots"] = len(self.snapshots)
         return results
 
@@ -164,6 +172,7 @@ def train_evaluated(spec: Any, task: Any, *, average: str | None = None, ensembl
         combined = average_predictions(outputs, task.kind)
         for trace in traces:
             trace.meta["test"]["seed_ensemble"] = task.metric(combined, y)
+            trace.meta["test"]["seed_ensemble_loss"] = float(task.loss_fn(combined, y))
             trace.meta["test"]["ensemble_size"] = len(seeds)
     return traces
 
