@@ -89,3 +89,21 @@ def test_plan_schedule_and_ensemble_specs():
                          ("snapshot:cycles=2,period=3", "bad arguments for ensemble 'snapshot'")]:
         with pytest.raises(ValueError, match=message):
             parse_ensemble(bad)
+
+
+def test_compare_reports_raw_averaged_and_ensembled_test_metrics(tmp_path, capsys):
+    import json
+
+    from optimlab.cli import main
+
+    common = ["compare", TASK, "--opt", "sgd:lr=0.5", "--epochs", "1", "--no-report", "--quiet",
+              "--db", str(tmp_path / "runs.db")]
+    assert main(common + ["--ensemble", "seeds:2", "--average", "ema:decay=0", "--json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert [r["seed"] for r in records] == [0, 1] and all(r["ensemble_size"] == 2 for r in records)
+    assert records[0]["test_metric_seed_ensemble"] == records[1]["test_metric_seed_ensemble"]
+    assert all(r["test_metric_ema"] == r["test_metric"] for r in records)  # decay 0: the last weights
+    assert main(common + ["--ensemble", "snapshot:cycles=2"]) == 0
+    table = capsys.readouterr().out
+    assert "test acc raw" in table and "test acc snapshot ens." in table
+    assert main(common + ["--ensemble", "bagging:2"]) == 2

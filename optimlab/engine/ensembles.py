@@ -140,6 +140,75 @@ class AveragingCallback:
         return results
 
 
+class EnsemblePlan:
+    """What ``--average``/``--ensemble`` add to a set of runs: the schedule, callbacks, seed ensembles.
+
+    For each run: ``schedule, callbacks = evaluation.prepare(schedule, epochs, batch_size, max_steps)``
+    and train with them; after the seeds of one configuration, ``evaluation.finish_group(traces)``
+    adds the seed ensemble's metric. ``seeds(default)`` is the number of seeds to train.
+    """
+
+    def __init__(self, average: str | None = None, ensemble: str | None = None) -> None:
+        if average is not None:
+            parse_averager(average, torch.nn.Linear(1, 1))  # validate the spec before any training
+        self.average = average
+        self.ensemble = parse_ensemble(ensemble)
+        self.task: Any = None
+        self._hooks: list[AveragingCallback] = []
+
+    @property
+    def seed_ensemble(self) -> bool:
+        return self.ensemble is not None and self.ensemble.name == "seeds"
+
+    def seeds(self, default: int) -> int:
+        """``seeds:N`` trains N seeds; otherwise ``default``."""
+        return self.ensemble.kwargs["n"] if self.seed_ensemble else default
+
+    def prepare(self, task: Any, schedule: Any, *, epochs: float | None, batch_size: Any,
+                max_steps: int | None) -> tuple[Any, list[AveragingCallback]]:
+        """(schedule to train with, callbacks) for one run."""
+        self.task = task
+        total, per_epoch = planned_steps(task, epochs=epochs, batch_size=batch_size, max_steps=max_steps)
+        resolved, snapshot_at = plan_schedule(schedule, self.ensemble, total, per_epoch)
+        hook = AveragingCallback(self.average, snapshot_at)
+        self._hooks.append(hook)
+        return resolved, [hook]
+
+    def finish_group(self, traces: list[Trace]) -> None:
+        """After the seeds of one configuration: the seed ensemble's test metric and loss."""
+        hooks, self._hooks = self._hooks, []
+        outputs = [hook.test_outputs for hook in hooks if hook.test_outputs is not None]
+        if not self.seed_ensemble or len(outputs) < 2:
+            return
+        x, y = self.task.data("test")
+        combined = average_predictions(outputs, self.task.kind)
+        for trace in traces:
+            trace.meta["test"]["seed_ensemble"] = self.task.metric(combined, y)
+            trace.meta["test"]["seed_ensemble_loss"] = float(self.task.loss_fn(combined, y))
+            trace.meta["test"]["ensemble_size"] = len(outputs)
+
+
+def schedule_text(schedule: Any, resolved: Any) -> str | None:
+    """The schedule a run used, as a spec string (the SGDR a snapshot ensemble chose, too)."""
+    if schedule is not None:
+        return str(schedule)
+    return None if resolved is None else f"cosine_restarts:period={resolved.period}"
+
+
+def held_out_record(trace: Trace) -> dict[str, Any]:
+    """Flat ``--json`` fields of a run's test evaluation: test_metric, test_metric_ema, test_loss_ema..."""
+    record = {}
+    for key, value in trace.meta.get("test", {}).items():
+        if key in ("snapshots", "ensemble_size"):
+            record[key] = value
+        elif key.endswith("_loss"):
+            name = key[: -len("_loss")]
+            record["test_loss" if name == "raw" else f"test_loss_{name}"] = value
+        else:
+            record["test_metric" if key == "raw" else f"test_metric_{key}"] = value
+    return record
+
+
 def train_evaluated(spec: Any, task: Any, *, average: str | None = None, ensemble: str | None = None,
                     schedule: Any = None, seed: int = 0, epochs: float | None = None, batch_size: Any = None,
                     max_steps: int | None = None, callbacks: tuple[Callable, ...] = (),
@@ -153,28 +222,19 @@ def train_evaluated(spec: Any, task: Any, *, average: str | None = None, ensembl
     from .training import train
 
     task = get_task(task) if isinstance(task, str) else task
-    plan = parse_ensemble(ensemble)
-    total, per_epoch = planned_steps(task, epochs=epochs, batch_size=batch_size, max_steps=max_steps)
-    resolved, snapshot_at = plan_schedule(schedule, plan, total, per_epoch)
-    seeds = [seed + i for i in range(plan.kwargs["n"])] if plan is not None and plan.name == "seeds" else [seed]
-    traces, outputs = [], []
-    for run_seed in seeds:
-        hook = AveragingCallback(average, snapshot_at)
+    evaluation = EnsemblePlan(average, ensemble)
+    traces = []
+    for run_seed in range(seed, seed + evaluation.seeds(1)):
+        resolved, hooks = evaluation.prepare(task, schedule, epochs=epochs, batch_size=batch_size,
+                                             max_steps=max_steps)
         trace = train(spec, task, seed=run_seed, schedule=resolved, epochs=epochs, batch_size=batch_size,
-                      max_steps=max_steps, callbacks=(hook, *callbacks), **train_kwargs)
-        trace.meta["schedule"] = str(schedule) if schedule is not None else (
-            None if resolved is None else f"cosine_restarts:period={resolved.period}")
+                      max_steps=max_steps, callbacks=(*hooks, *callbacks), **train_kwargs)
+        trace.meta["schedule"] = schedule_text(schedule, resolved)
         trace.meta["average"], trace.meta["ensemble"] = average, ensemble
         traces.append(trace)
-        outputs.append(hook.test_outputs)
-    if len(seeds) > 1:
-        x, y = task.data("test")
-        combined = average_predictions(outputs, task.kind)
-        for trace in traces:
-            trace.meta["test"]["seed_ensemble"] = task.metric(combined, y)
-            trace.meta["test"]["seed_ensemble_loss"] = float(task.loss_fn(combined, y))
-            trace.meta["test"]["ensemble_size"] = len(seeds)
+    evaluation.finish_group(traces)
     return traces
 
 
-__all__ = ["train_evaluated", "AveragingCallback", "parse_ensemble", "plan_schedule", "planned_steps"]
+__all__ = ["train_evaluated", "EnsemblePlan", "AveragingCallback", "parse_ensemble", "plan_schedule",
+           "planned_steps", "schedule_text", "held_out_record"]
