@@ -107,3 +107,9 @@ def test_compare_reports_raw_averaged_and_ensembled_test_metrics(tmp_path, capsy
     table = capsys.readouterr().out
     assert "test acc raw" in table and "test acc snapshot ens." in table
     assert main(common + ["--ensemble", "bagging:2"]) == 2
+
+
+def test_train_counts_epoch_unit_schedules_in_its_own_epochs(task):
+    trace = train("sgd:lr=0.5", task, schedule="step:every=1,factor=0.5,unit=epoch", epochs=3, batch_size=256)
+    per_epoch = trace.meta["steps_per_epoch"]
+    assert [row["lr"] for row in trace.steps] == [0.5 * 0.5 ** (i // per_epoch) for i in range(3 * per_epoch)]
