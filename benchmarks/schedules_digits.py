@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from optimlab.averaging import average_predictions
+from optimlab.averaging import average_predictions, predict_ensemble
 from optimlab.engine.ensembles import AveragingCallback, planned_steps
 from optimlab.engine.training import train
 from optimlab.schedules import parse_schedule
@@ -47,6 +47,8 @@ def run(args: argparse.Namespace) -> dict:
                      "machine": platform.machine(), "test_size": len(task.data("test")[0])}
     final_outputs = []
     for name, spec in configurations(total, per_epoch, args.cycles).items():
+        if args.only and not any(word in name for word in args.only):
+            continue
         schedule = parse_schedule(spec)
         snapshots = [s - 1 for s in getattr(schedule, "cycle_starts", lambda t: [])(total)]
         rows = []
@@ -56,16 +58,31 @@ def run(args: argparse.Namespace) -> dict:
             trace = train(args.optimizer, task, seed=seed, schedule=schedule, epochs=args.epochs,
                           batch_size=args.batch_size, callbacks=[hook])
             row = dict(trace.meta["test"], val=trace.epochs[-1]["val_metric"], seconds=time.perf_counter() - started)
+            row.update(last_snapshots(task, hook, (2, 3)))
             rows.append(row)
             print(f"{name:<36} seed {seed}: " + ", ".join(f"{k}={v:.4g}" for k, v in row.items()), flush=True)
             if spec is None:
                 final_outputs.append(hook.test_outputs)
         results["configs"][name] = {"schedule": spec, "runs": rows}
     x, y = task.data("test")
-    combined = average_predictions(final_outputs, task.kind)
-    results["seed_ensemble_constant"] = task.metric(combined, y)
-    results["seed_ensemble_constant_loss"] = float(task.loss_fn(combined, y))
+    if final_outputs:
+        combined = average_predictions(final_outputs, task.kind)
+        results["seed_ensemble_constant"] = task.metric(combined, y)
+        results["seed_ensemble_constant_loss"] = float(task.loss_fn(combined, y))
     return results
+
+
+def last_snapshots(task, hook: AveragingCallback, counts: tuple[int, ...]) -> dict[str, float]:
+    """Test metric and loss of ensembles of only the last k snapshots (the early ones are weaker)."""
+    if hook.snapshots is None:
+        return {}
+    x, y = task.data("test")
+    row = {}
+    for count in counts:
+        combined = predict_ensemble(hook.snapshots.snapshots[-count:], x, task.kind, model=task.make_model())
+        row[f"snapshot_last{count}"] = task.metric(combined, y)
+        row[f"snapshot_last{count}_loss"] = float(task.loss_fn(combined, y))
+    return row
 
 
 def summarize(values: list[float], scale: float = 100.0, digits: int = 2) -> str:
@@ -77,7 +94,8 @@ def summarize(values: list[float], scale: float = 100.0, digits: int = 2) -> str
 
 def table(results: dict) -> str:
     average = results["average"].split(":")[0]
-    columns = [("raw", "raw"), (average, average), ("snapshot_ensemble", "snapshot ens.")]
+    columns = [("raw", "raw"), (average, average), ("snapshot_ensemble", "snapshot ens."),
+               ("snapshot_last3", "last 3 snapshots")]
     header = " | ".join(f"test acc {label} (%)" for _, label in columns)
     header += " | " + " | ".join(f"test NLL {label}" for _, label in columns)
     lines = [f"| schedule | {header} |", "|---" * (1 + 2 * len(columns)) + "|"]
@@ -86,9 +104,10 @@ def table(results: dict) -> str:
         cells = [summarize([r[key] for r in runs]) if key in runs[0] else "—" for key, _ in columns]
         cells += [summarize([r[key + "_loss"] for r in runs], 1.0, 3) if key in runs[0] else "—" for key, _ in columns]
         lines.append(f"| {name} (`{config['schedule'] or 'constant'}`) | " + " | ".join(cells) + " |")
-    lines.append(f"\nSeed ensemble of the {len(results['seeds'])} constant-lr runs: "
-                 f"{100 * results['seed_ensemble_constant']:.2f} % test accuracy, "
-                 f"test NLL {results['seed_ensemble_constant_loss']:.3f}.")
+    if "seed_ensemble_constant" in results:
+        lines.append(f"\nSeed ensemble of the {len(results['seeds'])} constant-lr runs: "
+                     f"{100 * results['seed_ensemble_constant']:.2f} % test accuracy, "
+                     f"test NLL {results['seed_ensemble_constant_loss']:.3f}.")
     return "\n".join(lines)
 
 
@@ -101,6 +120,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--cycles", type=int, default=5)
+    parser.add_argument("--only", nargs="*", help="run only the configurations whose name contains a word")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: fair on a shared machine)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()

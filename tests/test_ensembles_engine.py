@@ -83,6 +83,7 @@ def test_plan_schedule_and_ensemble_specs():
     assert schedule.period == 25 and steps == [24, 49, 74, 99]
     schedule, steps = plan_schedule("cosine_restarts:period=2,unit=epoch", parse_ensemble("snapshot:cycles=2"), 100, 10)
     assert steps == [79, 99]  # the last two cycle ends of a 10-step-epoch, 2-epoch period schedule
+    assert plan_schedule(None, parse_ensemble("snapshot:cycles=4,keep=2"), 100, 10)[1] == [74, 99]
     with pytest.raises(ValueError, match="has no restarts"):
         plan_schedule("cosine:total=100", parse_ensemble("snapshot:cycles=2"), 100, 10)
     for bad, message in [("bagging:3", "unknown ensemble 'bagging'"), ("seeds:n=0", "seeds=0 must be a positive"),

@@ -13,7 +13,8 @@ probabilities), and the epoch rows
 get ``val_metric_<averaging>`` (the averaged model's validation metric).
 
 Ensemble specs: ``snapshot:cycles=M`` (shorthand ``snapshot:M``): with no schedule, cosine with
-warm restarts of period total_steps // M (SGDR); with a schedule that restarts, its cycle ends.
+warm restarts of period total_steps // M (SGDR); with a schedule that restarts, its cycle ends
+(the last M of them). ``keep=K``: ensemble only the last K snapshots (early ones are weaker).
 ``seeds:N`` (shorthand ``seeds:N``, also ``seeds:n=N``): N independent runs, seeds seed..seed+N-1.
 """
 
@@ -44,7 +45,7 @@ def parse_ensemble(text: str | None) -> Spec | None:
         name = shorthand.group(1)
         text = f"{name}:{'cycles' if name == 'snapshot' else 'n'}={shorthand.group(2)}"
     spec = parse_spec(text, "ensemble spec")
-    allowed = {"snapshot": {"cycles"}, "seeds": {"n"}}
+    allowed = {"snapshot": {"cycles", "keep"}, "seeds": {"n"}}
     if spec.name not in allowed:
         raise ValueError(f"unknown ensemble {spec.name!r}; choose one of: {', '.join(ENSEMBLES)}")
     unknown = set(spec.kwargs) - allowed[spec.name]
@@ -53,8 +54,10 @@ def parse_ensemble(text: str | None) -> Spec | None:
                          f"(allowed: {', '.join(sorted(allowed[spec.name]))})")
     if spec.name == "seeds":
         check_positive_int("seeds", spec.kwargs.get("n"))
-    elif "cycles" in spec.kwargs:
-        check_positive_int("cycles", spec.kwargs["cycles"])
+    else:
+        for key in ("cycles", "keep"):
+            if key in spec.kwargs:
+                check_positive_int(key, spec.kwargs[key])
     return spec
 
 
@@ -85,7 +88,8 @@ def plan_schedule(schedule: Any, ensemble: Spec | None, total: int, per_epoch: i
     if not steps:
         raise ValueError(f"schedule {schedule!s} has no restarts within {total} steps: a snapshot ensemble "
                          "needs one (e.g. cosine_restarts:period=N), or give no schedule")
-    return resolved, steps[-cycles:] if cycles else steps
+    keep = ensemble.kwargs.get("keep", cycles)
+    return resolved, steps[-keep:] if keep else steps
 
 
 @dataclass
