@@ -57,7 +57,8 @@ def run(args: argparse.Namespace) -> dict:
             started = time.perf_counter()
             trace = train(args.optimizer, task, seed=seed, schedule=schedule, epochs=args.epochs,
                           batch_size=args.batch_size, callbacks=[hook])
-            row = dict(trace.meta["test"], val=trace.epochs[-1]["val_metric"], seconds=time.perf_counter() - started)
+            row = dict(trace.meta["test"], val=trace.epochs[-1]["val_metric"],
+                       train_loss=trace.epochs[-1]["train_loss"], seconds=time.perf_counter() - started)
             row.update(last_snapshots(task, hook, (2, 3)))
             rows.append(row)
             print(f"{name:<36} seed {seed}: " + ", ".join(f"{k}={v:.4g}" for k, v in row.items()), flush=True)
@@ -98,17 +99,37 @@ def table(results: dict) -> str:
                ("snapshot_last3", "last 3 snapshots")]
     header = " | ".join(f"test acc {label} (%)" for _, label in columns)
     header += " | " + " | ".join(f"test NLL {label}" for _, label in columns)
-    lines = [f"| schedule | {header} |", "|---" * (1 + 2 * len(columns)) + "|"]
+    header += " | final train loss"
+    lines = [f"| schedule | {header} |", "|---" * (2 + 2 * len(columns)) + "|"]
     for name, config in results["configs"].items():
         runs = config["runs"]
         cells = [summarize([r[key] for r in runs]) if key in runs[0] else "—" for key, _ in columns]
         cells += [summarize([r[key + "_loss"] for r in runs], 1.0, 3) if key in runs[0] else "—" for key, _ in columns]
+        cells.append(summarize([r["train_loss"] for r in runs], 1.0, 4))
         lines.append(f"| {name} (`{config['schedule'] or 'constant'}`) | " + " | ".join(cells) + " |")
     if "seed_ensemble_constant" in results:
         lines.append(f"\nSeed ensemble of the {len(results['seeds'])} constant-lr runs: "
                      f"{100 * results['seed_ensemble_constant']:.2f} % test accuracy, "
                      f"test NLL {results['seed_ensemble_constant_loss']:.3f}.")
     return "\n".join(lines)
+
+
+def paired_differences(results: dict) -> str:
+    """Same-seed differences in test accuracy (points): each schedule - constant, EMA - raw, ensembles - raw."""
+    average = results["average"].split(":")[0]
+    constant = results["configs"]["constant"]["runs"]
+    lines = []
+    for name, config in results["configs"].items():
+        runs = config["runs"]
+        parts = []
+        if name != "constant":
+            parts.append(f"vs constant {summarize([r['raw'] - c['raw'] for r, c in zip(runs, constant)])}")
+        parts.append(f"{average} - raw {summarize([r[average] - r['raw'] for r in runs])}")
+        for key in ("snapshot_ensemble", "snapshot_last3"):
+            if key in runs[0]:
+                parts.append(f"{key} - raw {summarize([r[key] - r['raw'] for r in runs])}")
+        lines.append(f"- {name}: " + "; ".join(parts))
+    return "Paired differences, test accuracy points (mean ± std over seeds):\n" + "\n".join(lines)
 
 
 def main() -> None:
@@ -127,6 +148,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     results = run(args)
     print(table(results))
+    if "constant" in results["configs"]:
+        print(paired_differences(results))
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(results, indent=1))
