@@ -59,11 +59,19 @@ class MultiStep:
 
 @dataclass(frozen=True)
 class Exponential:
-    """eta_t = eta_0 * gamma^t = eta_0 * e^(-k t) with k = -ln(gamma)  (torch ExponentialLR)."""
+    """eta_t = eta_0 * gamma^t = eta_0 * e^(-k t) with k = -ln(gamma)  (torch ExponentialLR).
 
-    gamma: float
+    Give ``gamma`` (torch's way) or ``k`` (the notes' alpha_0 * e^(-kt)).
+    """
+
+    gamma: float | None = None
+    k: float | None = None
 
     def __post_init__(self) -> None:
+        if (self.gamma is None) == (self.k is None):
+            raise ValueError(f"exponential needs exactly one of gamma, k (got gamma={self.gamma!r}, k={self.k!r})")
+        if self.k is not None:
+            object.__setattr__(self, "gamma", math.exp(-check_nonnegative("k", self.k)))
         check_unit_interval("gamma", self.gamma, closed_right=True)
 
     def __call__(self, step: float) -> float:
