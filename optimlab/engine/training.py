@@ -52,6 +52,7 @@ class TrainingState:
     epoch: float = 0.0
     row: dict[str, Any] = field(default_factory=dict)
     batch: tuple[torch.Tensor, torch.Tensor] | None = None
+    scheduler: LRSchedule | None = None
     stop: bool = False
 
 
@@ -124,7 +125,7 @@ def train(spec: str | Spec | OptimizerFactory, task: Any, *, epochs: float | Non
         "schedule": None if schedule is None else str(schedule), "max_steps": max_steps,
         "max_seconds": max_seconds, "torch": torch.__version__, "threads": torch.get_num_threads(),
     })
-    state = TrainingState(model, optimizer, task, trace)
+    state = TrainingState(model, optimizer, task, trace, scheduler=scheduler)
     loop = _Loop(task, model, optimizer, scheduler, needs_closure, state, list(callbacks), steps_per_epoch)
     loop.evaluate(epoch=0)
     initial_loss = trace.epochs[0]["train_loss"]
