@@ -173,7 +173,9 @@ def test_snapshot_steps_are_the_last_steps_of_each_cycle():
     assert snapshot_steps(parse_schedule("cosine_restarts:period=5,mult=2"), 40) == [4, 14, 34]
     assert snapshot_steps(parse_schedule("cosine_restarts:period=10,warmup=5"), 40) == [14, 24, 34]
     assert snapshot_steps(parse_schedule("cosine_restarts:period=2,steps_per_epoch=10"), 60) == [19, 39, 59]
-    assert snapshot_steps(parse_schedule("cyclic:up=3,down=2"), 12) == [4, 9]
+    cyclic = parse_schedule("cyclic:up=3,down=2,low=0.2")
+    assert snapshot_steps(cyclic, 12) == [5, 10]
+    assert all(cyclic(step) == pytest.approx(0.2) for step in (5, 10))  # at the lowest lr
     assert snapshot_steps(parse_schedule("cosine:total=10"), 30) == []
     schedule = parse_schedule("cosine_restarts:period=7")
     for step in snapshot_steps(schedule, 50):  # the lr is lowest there and restarts right after

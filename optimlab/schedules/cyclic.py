@@ -13,7 +13,7 @@ and the low end is a fraction of it:
 torch's cyclic schedulers also cycle momentum by default; optimlab's schedules set only the lr
 (torch's ``cycle_momentum=False``).
 
-Each schedule with cycles has ``cycle_starts(total)``: the steps (< = total) at which a new
+Each schedule with cycles has ``cycle_starts(total)``: the steps (<= total) at which a new
 cycle begins; a snapshot ensemble takes its snapshot after the step just before each of them,
 where the lr is at its lowest.
 """
@@ -113,7 +113,8 @@ class Cyclic:
         return self.low + (1 - self.low) * height * scale
 
     def cycle_starts(self, total: int) -> list[int]:
-        return list(range(self.cycle_length, total + 1, self.cycle_length))
+        # the lr is lowest AT step k*(up+down); count that step as the end of cycle k
+        return list(range(self.cycle_length + 1, total + 1, self.cycle_length))
 
 
 @dataclass(frozen=True)
