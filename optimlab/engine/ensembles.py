@@ -226,6 +226,10 @@ def train_evaluated(spec: Any, task: Any, *, average: str | None = None, ensembl
     from .training import train
 
     task = get_task(task) if isinstance(task, str) else task
+    if batch_size is None and isinstance(spec, (str, Spec)):
+        from ..optim.registry import resolve
+
+        batch_size = "full" if resolve(spec)[0].needs_closure else None  # as train() chooses
     evaluation = EnsemblePlan(average, ensemble)
     traces = []
     for run_seed in range(seed, seed + evaluation.seeds(1)):
