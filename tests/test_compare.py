@@ -3,6 +3,7 @@
 import base64
 import json
 import math
+import os
 import shutil
 import statistics
 import subprocess
@@ -162,7 +163,9 @@ def test_default_set_is_the_notes_plus_lbfgs_on_convex_tasks():
 def test_report_renders_in_chromium(compared, tmp_path):
     chromium = shutil.which("chromium") or "/usr/bin/chromium"
     if not Path(chromium).exists():
-        pytest.fail("the browser marker needs Debian's chromium")
+        if os.environ.get("CI") == "true":
+            pytest.fail("Chromium missing in CI (.ci/run installs Debian's chromium)")
+        pytest.skip("Chromium not installed (apt-get install chromium)")
     _, _, out = compared
     shot = tmp_path / "shot.png"
     profile = tempfile.mkdtemp()

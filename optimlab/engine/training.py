@@ -93,7 +93,8 @@ def train(spec: str | Spec | OptimizerFactory, task: Any, *, epochs: float | Non
     ``batch_size``: N, ``"full"`` (GD) or None (the task's default; the full batch for closure
     optimizers such as lbfgs/newton). ``epochs`` (None: the task's default; fractions allowed),
     ``max_steps`` and ``max_seconds`` (training time) are budgets: the first one reached ends the
-    run. ``seed`` fixes the initialization and the minibatch order. ``schedule``: a schedule spec
+    run. ``seed`` fixes the initialization (through ``torch.manual_seed``, torch's global generator)
+    and the minibatch order (a private generator). ``schedule``: a schedule spec
     or callable ``factor(step)``, applied per step. ``eval_every``: extra evaluation rows every k
     steps (besides each epoch's end).
     """
