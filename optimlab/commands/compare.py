@@ -72,6 +72,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     # heavy imports (scikit-learn, matplotlib, SQLAlchemy) only when the verb runs
     from ..engine.compare import compare_optimizers, default_specs
+    from ..engine.ensembles import EnsemblePlan
     from ..report.compare_report import json_safe, write_compare_report
     from ..report.held_out import add_held_out_columns
     from ..report.tables import aggregate, render_text
@@ -84,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     started = datetime.now(timezone.utc)
     experiment = f"compare {task.name} {started.isoformat(timespec='seconds')}"
     show_progress = not args.quiet and sys.stderr.isatty()
-    total = len(specs) * args.seeds
+    total = len(specs) * EnsemblePlan(args.average, args.ensemble).seeds(args.seeds)  # seeds:N trains N
     with Store(args.db) as store:
         results = compare_optimizers(
             task, specs, seeds=args.seeds, first_seed=args.first_seed, epochs=args.epochs,
