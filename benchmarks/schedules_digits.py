@@ -132,6 +132,41 @@ def paired_differences(results: dict) -> str:
     return "Paired differences, test accuracy points (mean ± std over seeds):\n" + "\n".join(lines)
 
 
+def plot_results(paths: list[str], out: str) -> None:
+    """Test accuracy (mean ± std over seeds) per schedule, one series per result file."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = [json.loads(Path(path).read_text()) for path in paths]
+    names = list(runs[0]["configs"])
+    width = 0.8 / len(runs)
+    fig, ax = plt.subplots(figsize=(8.5, 5.4), dpi=120)
+    for index, result in enumerate(runs):
+        means, stds = [], []
+        for name in names:
+            values = [100 * r["raw"] for r in result["configs"][name]["runs"]]
+            means.append(statistics.mean(values))
+            stds.append(statistics.stdev(values) if len(values) > 1 else 0.0)
+        positions = [i + (index - (len(runs) - 1) / 2) * width for i in range(len(names))]
+        line = ax.errorbar(positions, means, yerr=stds, fmt="o", capsize=3, label=f"{result['optimizer']}, single model")
+        if "seed_ensemble_constant" in result:
+            ax.plot(positions[0], 100 * result["seed_ensemble_constant"], "*", markersize=11,
+                    color=line[0].get_color(), markeredgecolor="black",
+                    label=f"{result['optimizer']}, ensemble of {len(result['seeds'])} seeds (constant)")
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels([name.replace(" (", "\n(") for name in names], fontsize=8)
+    ax.set_ylabel("test accuracy (%), mean ± std over seeds")
+    ax.set_title(f"{runs[0]['task']}: SGD with lr schedules ({runs[0]['epochs']} epochs, batch {runs[0]['batch_size']})")
+    ax.set_xlabel("lr schedule")
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(fontsize=7, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", default="digits-mlp")
@@ -144,7 +179,11 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="run only the configurations whose name contains a word")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: fair on a shared machine)")
     parser.add_argument("--out", default=None)
+    parser.add_argument("--plot", nargs=2, metavar=("OUT", "JSONS"), help="draw OUT from comma-separated result files")
     args = parser.parse_args()
+    if args.plot:
+        plot_results(args.plot[1].split(","), args.plot[0])
+        return
     torch.set_num_threads(args.threads)
     results = run(args)
     print(table(results))
