@@ -273,3 +273,5 @@ def test_schedule_command_prints_json_and_writes_a_png(tmp_path, capsys):
     assert row["snapshot_steps"] == [9, 19, 29]
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(["schedule", "cosine:total=0"]) == 2
+    assert main(["schedule", "--list"]) == 0
+    assert "cosine_restarts" in capsys.readouterr().out

@@ -6,7 +6,7 @@ import argparse
 import json
 
 from ..optim.validate import check_lr, check_positive_int
-from ..schedules import parse_schedule, snapshot_steps
+from ..schedules import SCHEDULES, parse_schedule, snapshot_steps
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -15,7 +15,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Examples: optimlab schedule cosine:total=1000,warmup=100 --steps 1100 --out lr.png; "
                     "optimlab schedule step:every=10,factor=0.5 exponential:gamma=0.97 --steps 100 --log",
     )
-    parser.add_argument("specs", nargs="+", metavar="spec", help="schedule spec(s), e.g. cosine:total=1000,warmup=100")
+    parser.add_argument("specs", nargs="*", metavar="spec", help="schedule spec(s), e.g. cosine:total=1000,warmup=100")
+    parser.add_argument("--list", action="store_true", help="list the schedules and their formulas")
     parser.add_argument("--steps", type=int, default=100, help="number of optimizer steps (default 100)")
     parser.add_argument("--lr", type=float, default=0.1, help="the group's base lr (peak lr for cyclic/onecycle)")
     parser.add_argument("--steps-per-epoch", type=int, default=None, help="epoch length for specs with unit=epoch")
@@ -30,7 +31,19 @@ def sample_steps(total: int, count: int = 8) -> list[int]:
     return sorted({round(i * (total - 1) / (count - 1)) for i in range(count)}) if total > 1 else [0]
 
 
+def list_schedules() -> None:
+    """One line per schedule: its name and the first line of its docstring (the formula)."""
+    for name, factory in SCHEDULES.items():
+        print(f"{name:<16} {(factory.__doc__ or '').strip().splitlines()[0]}")
+    print("any schedule also takes warmup=W,warmup_start=S and unit=epoch|steps_per_epoch=N[,smooth=true]")
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.list:
+        list_schedules()
+        return 0
+    if not args.specs:
+        raise ValueError("give at least one schedule spec (e.g. cosine:total=100), or --list")
     check_positive_int("--steps", args.steps)
     base_lr = check_lr(args.lr, "--lr")
     curves, snapshots = [], []
