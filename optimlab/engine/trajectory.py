@@ -29,6 +29,7 @@ from .divergence import has_diverged
 
 LOCAL_MINIMUM = "in a local minimum"
 STALLED_AT_SADDLE = "stalled at a saddle"
+SLOW = "still descending (slow)"
 NEAR_FRACTION = 0.05  # "near" a critical point: within 5% of the domain's widest side
 SETTLED_GRADIENT = 0.01  # ... with a gradient below 1% of the one at the start
 
@@ -124,6 +125,25 @@ def run_trajectory(spec: str | Spec, landscape: Landscape | str, steps: int = 10
 
 
 def classify_outcome(trace: Trace, landscape: Landscape, tol: float = 1e-6) -> str:
+    """Where a finished run ended; "still descending (slow)" when it is unconverged but f never rose.
+
+    See :func:`_settled_outcome` for the other outcomes. A run is slow when, without gradient
+    noise, f fell at every step and the run ended neither converged nor settled (lr too small).
+    """
+    outcome = _settled_outcome(trace, landscape, tol)
+    if outcome == COMPLETED and _still_descending(trace):
+        return SLOW
+    return outcome
+
+
+def _still_descending(trace: Trace) -> bool:
+    values = trace.column("f")
+    if trace.meta.get("noise") or len(values) < 2:
+        return False
+    return all(later < earlier for earlier, later in zip(values, values[1:]))
+
+
+def _settled_outcome(trace: Trace, landscape: Landscape, tol: float = 1e-6) -> str:
     """Where a finished (not diverged) run ended, judged with the critical-point analysis.
 
     Newton on the gradient from the final point (with gradient noise: from the mean of the last
@@ -179,4 +199,4 @@ def distance_to_nearest_minimum(landscape: Landscape, point: Sequence[float]) ->
 
 
 __all__ = ["run_trajectory", "classify_outcome", "steps_to_tolerance", "distance_to_nearest_minimum",
-           "LOCAL_MINIMUM", "STALLED_AT_SADDLE"]
+           "LOCAL_MINIMUM", "STALLED_AT_SADDLE", "SLOW"]
