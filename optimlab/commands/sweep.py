@@ -58,6 +58,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.tasks[:1] == ["report"]:
         return run_report(args)
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     url = resolve_storage_url(args.storage, args.db)
     for name, value in (("--workers", args.workers), ("--heartbeat", args.heartbeat), ("--grace", args.grace)):
         if value < 1:

@@ -9,6 +9,7 @@ journal file by checking that the recorded ``host:pid`` of a running trial is st
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import sys
 import threading
@@ -28,8 +29,9 @@ IDLE_SLEEP = 0.5
 
 
 def make_sampler(plan: StudyPlan, slot: int) -> optuna.samplers.BaseSampler:
-    """A sampler seeded per slot, so a slot draws the same point whichever worker runs it."""
-    seed = plan.seed * 1_000_003 + slot
+    """A sampler seeded per slot, so a slot draws the same point whichever worker runs it (and the
+    random studies of different optimizers in one sweep draw the same points: paired samples)."""
+    seed = int.from_bytes(hashlib.sha256(f"{plan.seed}/{slot}".encode()).digest()[:4], "big")
     if plan.sampler == "tpe":
         return optuna.samplers.TPESampler(seed=seed, constant_liar=True, n_startup_trials=min(10, max(2, plan.trials // 4)))
     return optuna.samplers.RandomSampler(seed=seed)  # grid/default trials have fixed parameters
@@ -98,7 +100,7 @@ def store_saver(db_path: str | None, plan: StudyPlan, trial: optuna.Trial, param
     from .objective import optimizer_spec
 
     slot = trial.user_attrs.get("slot")
-    retried = trial.system_attrs.get("failed_trial") is not None
+    retried = trial.study._storage.get_trial(trial._trial_id).system_attrs.get("failed_trial") is not None
 
     def save(trace: Any, seed: int, outcome: str) -> Any:
         config = {"task": plan.task, "optimizer": optimizer_spec(plan, params), "epochs": plan.epochs,

@@ -129,13 +129,14 @@ def space_for(space: Sequence[Dimension], optimizer: str) -> list[Dimension]:
     optimizer's own validators reject e.g. ``betas1=0.8:1.2`` with their one-line message.
     """
     entry = get_entry(optimizer)
-    accepted = set(entry.accepted_arguments())
+    accepted = set(entry.accepted_arguments()) - {"foreach", "fused", "differentiable", "capturable", "maximize"}
     chosen = [d for d in space if d.optimizer in (None, entry.name)]
     for dim in chosen:
         known = dim.name in accepted or (dim.name in BETA_ALIASES and "betas" in accepted)
         if not known:
             allowed = sorted(accepted | (set(BETA_ALIASES) if "betas" in accepted else set()))
-            raise ValueError(f"--space {dim.name!r} is not a hyperparameter of {entry.name}; allowed: {', '.join(allowed)}")
+            raise ValueError(f"--space {dim.name!r} is not a hyperparameter of {entry.name} (allowed: {', '.join(allowed)}); "
+                             f"write OPTIMIZER.{dim.name}=... to sweep it for one optimizer only")
         for value in (dim.choices if dim.kind == CATEGORICAL else (dim.low, dim.high)):
             _check_values(entry.name, {dim.name: value})
     for dim in space:

@@ -115,7 +115,8 @@ def sweep_lock(url: str, name: str) -> Iterator[None]:
     PostgreSQL advisory lock.
     """
     if not is_rdb(url):
-        lock_path = Path(url).with_name(Path(url).name + ".lock")
+        # not "<journal>.lock": that name is the journal backend's own lock file
+        lock_path = Path(url).with_name(Path(url).name + ".sweep-lock")
         with open(lock_path, "a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
