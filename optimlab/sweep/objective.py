@@ -79,7 +79,7 @@ class EpochReporter:
     def __call__(self, event: str, state: Any) -> None:
         if event != "epoch_end" or self.trial is None or self.plan.pruner == "none":
             return
-        epoch, value = state.row.get("epoch"), state.row.get(self.plan.objective)
+        epoch, value = state.row.get("epoch"), state.row.get(objective_column(state.trace, self.plan.objective))
         if not epoch or epoch != int(epoch) or value is None or not math.isfinite(value):
             return  # row 0 (the initial model), a mid-epoch row, or a non-finite loss
         self.trial.report(float(value), step=self.offset + int(epoch) - 1)
@@ -87,11 +87,18 @@ class EpochReporter:
             self.pruned = state.stop = True
 
 
+def objective_column(trace: Any, objective: str) -> str:
+    """`objective`, or ``train_loss`` for a task without a validation split (e.g. airfoil)."""
+    if objective == "val_loss" and all(row.get("val_loss") is None for row in trace.epochs):
+        return "train_loss"
+    return objective
+
+
 def final_score(trace: Any, objective: str) -> float:
     """The last epoch's objective column, or the divergence penalty if the run diverged."""
     if trace.outcome == DIVERGED:
         return divergence_penalty(trace)
-    values = [v for v in trace.column(objective, "epochs") if v is not None]
+    values = [v for v in trace.column(objective_column(trace, objective), "epochs") if v is not None]
     if not values or not math.isfinite(values[-1]):
         return divergence_penalty(trace)
     return float(values[-1])
@@ -132,7 +139,7 @@ def evaluate(plan: StudyPlan, params: dict[str, Any], *, trial: Any = None,
 def _curve(trace: Any, plan: StudyPlan, penalty: float) -> list[float]:
     """Score after each whole epoch (1, 2, ...); epochs after a divergence get the penalty."""
     rows = [r for r in trace.epochs if r.get("epoch") and r["epoch"] == int(r["epoch"])]
-    values = [r.get(plan.objective) for r in rows]
+    values = [r.get(objective_column(trace, plan.objective)) for r in rows]
     values = [v if v is not None and math.isfinite(v) else penalty for v in values]
     if trace.outcome == DIVERGED:
         values = values + [penalty] * (plan.epochs - len(values))

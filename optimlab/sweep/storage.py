@@ -60,7 +60,8 @@ def is_rdb(url: str) -> bool:
 def _retry_callback() -> object:
     """Optuna >= 4.9 renamed RetryFailedTrialCallback; use whichever this version has."""
     cls = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None) or optuna.storages.RetryFailedTrialCallback
-    return cls(max_retry=3)
+    with _quiet_experimental():
+        return cls(max_retry=3)
 
 
 def open_storage(url: str, *, heartbeat_interval: int = HEARTBEAT_INTERVAL,
