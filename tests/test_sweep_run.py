@@ -31,7 +31,8 @@ def finished_slots(study: optuna.Study) -> Counter:
 def test_default_storage_is_a_journal_beside_the_db(tmp_path):
     assert default_journal_path(tmp_path / "optimlab.db") == tmp_path / "optimlab.sweeps.journal"
     assert resolve_storage_url(None, tmp_path / "x.db") == str(tmp_path / "x.sweeps.journal")
-    assert resolve_storage_url("postgres://u@h/db") == "postgresql://u@h/db"
+    assert resolve_storage_url("postgres://u@h/db") in ("postgresql+psycopg://u@h/db", "postgresql+psycopg2://u@h/db")
+    assert resolve_storage_url("postgresql+psycopg2://u@h/db") == "postgresql+psycopg2://u@h/db"
     with pytest.raises(ValueError, match="--storage 'redis://h'"):
         resolve_storage_url("redis://h")
 

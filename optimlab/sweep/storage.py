@@ -49,8 +49,17 @@ def resolve_storage_url(storage: str | None, db_path: str | os.PathLike = DEFAUL
             raise ValueError(f"--storage {storage!r}: expected postgresql://..., mysql://..., sqlite:///... or a journal file path")
         if scheme == "postgres":
             storage = "postgresql" + storage[len("postgres"):]
+        if storage.startswith("postgresql://"):
+            storage = "postgresql+" + postgres_driver() + storage[len("postgresql"):]
         return storage
     return str(Path(storage).resolve())
+
+
+def postgres_driver() -> str:
+    """SQLAlchemy >= 2.1 reads a bare postgresql:// as psycopg (3); fall back to psycopg2."""
+    import importlib.util
+
+    return "psycopg" if importlib.util.find_spec("psycopg") else "psycopg2"
 
 
 def is_rdb(url: str) -> bool:
