@@ -18,7 +18,7 @@ def run(spec: Any, problem: Any, *args: Any, **kwargs: Any) -> Trace:
     """Run optimizer `spec` on `problem` (a landscape or task, or its registered name)."""
     from .. import landscapes
 
-    if isinstance(problem, landscapes.Landscape) or (isinstance(problem, str) and problem in landscapes.LANDSCAPES):
+    if landscapes.is_landscape(problem):
         from .trajectory import run_trajectory
 
         return run_trajectory(spec, problem, *args, **kwargs)

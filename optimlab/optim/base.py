@@ -77,9 +77,22 @@ class RuleOptimizer(Optimizer):
             state = self.state[param] if param in self.state else {}
             if not state:
                 state = self.init_state(param, group)
-            self.apply_rule(param, param.grad, state, group)
+            if param.is_complex():
+                state = self._apply_rule_complex(param, state, group)
+            else:
+                self.apply_rule(param, param.grad, state, group)
             if state:
                 self.state[param] = state
+
+    def _apply_rule_complex(self, param: Tensor, state: dict[str, Any], group: dict[str, Any]) -> dict[str, Any]:
+        """A complex number is a pair of reals to the rules (as torch.optim); the state stays complex."""
+        real_shape = torch.view_as_real(param).shape
+        real_state = {k: torch.view_as_real(v) if isinstance(v, Tensor) and v.is_complex() else v for k, v in state.items()}
+        self.apply_rule(torch.view_as_real(param), torch.view_as_real(param.grad), real_state, group)
+        return {
+            k: torch.view_as_complex(v) if isinstance(v, Tensor) and v.shape == real_shape and not v.is_complex() else v
+            for k, v in real_state.items()
+        }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Load a state_dict (ours or torch.optim's) without aliasing its tensors.

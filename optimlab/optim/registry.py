@@ -59,7 +59,14 @@ _ENTRIES = [
                    {"lr": 1e-3}),
     OptimizerEntry("adamw", "optimlab.optim.adaptive:AdamW", "AdamW: Adam with decoupled weight decay",
                    {"lr": 1e-3}),
-    # newton and lbfgs: see optimlab/optim/newton.py and lbfgs.py
+    # newton and lbfgs: closure-based, see optimlab/optim/newton.py and lbfgs.py
+    OptimizerEntry("newton", "optimlab.optim.newton:Newton",
+                   "Newton's method, exact Hessian: w -= lr * H^-1 g (saddle-free |H| where H is indefinite)",
+                   {"lr": 1.0}, needs_closure=True),
+    # one iteration per step() so that traces compare with the other optimizers step for step
+    OptimizerEntry("lbfgs", "optimlab.optim.lbfgs:LBFGS",
+                   "L-BFGS: quasi-Newton H^-1 g from the last m (s, y) pairs, strong-Wolfe line search",
+                   {"lr": 1, "max_iter": 1, "max_eval": 25, "line_search_fn": "strong_wolfe"}, needs_closure=True),
 ]
 OPTIMIZERS: dict[str, OptimizerEntry] = {entry.name: entry for entry in _ENTRIES}
 

@@ -1,0 +1,146 @@
+"""Find and classify the critical points (grad f = 0) of a landscape inside its domain.
+
+Method: Newton's method on the gradient, x <- x - H(x)^+ grad f(x) (pseudo-inverse, so it also
+creeps towards degenerate points such as 0 for x^3), run from a grid of starts at once; points
+that end with a vanishing gradient inside the domain are deduplicated and classified by the
+eigenvalues of the exact Hessian there (see :mod:`optimlab.analysis.hessian`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ..landscapes import Landscape, get_landscape
+from .hessian import (MINIMUM, batched_gradient, batched_hessian, classify_critical_point, condition_number,
+                      hessian_eigenvalues)
+
+
+@dataclass
+class CriticalPoint:
+    """A point with grad f = 0: its value, Hessian eigenvalues, kind and condition number."""
+
+    point: tuple[float, ...]
+    value: float
+    eigenvalues: tuple[float, ...]
+    kind: str
+    condition_number: float
+    is_global_min: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["point"], data["eigenvalues"] = list(self.point), list(self.eigenvalues)
+        if math.isinf(self.condition_number):
+            data["condition_number"] = None
+        return data
+
+
+def _grid_starts(landscape: Landscape, per_axis: int) -> Tensor:
+    axes = [torch.linspace(low, high, per_axis, dtype=torch.float64) for low, high in landscape.bounds]
+    mesh = torch.meshgrid(*axes, indexing="ij")
+    return torch.stack([m.reshape(-1) for m in mesh], dim=-1)
+
+
+def newton_on_gradient(landscape: Landscape, starts: Tensor, iterations: int = 100) -> Tensor:
+    """Run x <- x - pinv(H) grad from every row of ``starts`` (n, dim) in one batch; the final points."""
+    points = starts.detach().to(torch.float64).clone()
+    for _ in range(iterations):
+        grad = batched_gradient(landscape.f, points)
+        hessian = batched_hessian(landscape.f, points)
+        step = (torch.linalg.pinv(hessian) @ grad.unsqueeze(-1)).squeeze(-1)
+        step = torch.nan_to_num(step, nan=0.0, posinf=0.0, neginf=0.0)
+        points = points - step
+        if float(step.abs().max()) < 1e-15:
+            break
+    return points
+
+
+def _inside(landscape: Landscape, points: Tensor, margin: float = 1e-9) -> Tensor:
+    keep = torch.ones(points.shape[0], dtype=torch.bool)
+    for axis, (low, high) in enumerate(landscape.bounds):
+        slack = margin * (high - low)
+        keep &= (points[:, axis] >= low - slack) & (points[:, axis] <= high + slack)
+    return keep
+
+
+def _deduplicate(points: Tensor, radius: float) -> list[Tensor]:
+    """Keep the first of every cluster of points closer than ``radius`` to a kept one."""
+    close = torch.cdist(points, points) <= radius
+    removed = torch.zeros(points.shape[0], dtype=torch.bool)
+    unique: list[Tensor] = []
+    for i in range(points.shape[0]):
+        if not removed[i]:
+            unique.append(points[i])
+            removed |= close[i]
+    return unique
+
+
+def find_critical_points(landscape: Landscape | str, grid: int = 41, *, gtol: float = 1e-7,
+                         iterations: int = 100) -> list[CriticalPoint]:
+    """All critical points reached from a ``grid`` x ``grid`` (1-D: ``grid``) set of starts, sorted by value.
+
+    A point counts if ``||grad f|| <= gtol * max(1, |f|)`` there and it lies in the domain. Minima whose
+    value is within 1e-8 (relative) of the lowest value found are marked ``is_global_min`` (or of the
+    landscape's known global minimum when it has one).
+    """
+    landscape = get_landscape(landscape)
+    per_axis = grid if landscape.dim == 2 else grid * grid
+    points = newton_on_gradient(landscape, _grid_starts(landscape, per_axis), iterations)
+    finite = torch.isfinite(points).all(-1)
+    points = points[finite & _inside(landscape, points.nan_to_num(0.0)) ]
+    if points.numel() == 0:
+        return []
+    values = landscape.f(points)
+    grad_norms = batched_gradient(landscape.f, points).norm(dim=-1)
+    points = points[grad_norms <= gtol * values.abs().clamp(min=1.0)]
+    size = max(high - low for low, high in landscape.bounds)
+    unique = _deduplicate(points, radius=1e-5 * size)
+    if not unique:
+        return []
+    stacked = torch.stack(unique)
+    values = landscape.f(stacked)
+    eigenvalues = hessian_eigenvalues(batched_hessian(landscape.f, stacked))
+    found = [
+        CriticalPoint(tuple(float(v) for v in point), float(value), tuple(float(e) for e in eig),
+                      classify_critical_point(eig), condition_number(eig))
+        for point, value, eig in zip(stacked, values, eigenvalues)
+    ]
+    _mark_global_minima(found, landscape)
+    return sorted(found, key=lambda c: (c.value, c.point))
+
+
+def _mark_global_minima(points: list[CriticalPoint], landscape: Landscape) -> None:
+    minima = [c for c in points if c.kind == MINIMUM]
+    if not minima:
+        return
+    lowest = landscape.global_min if landscape.global_min is not None else min(c.value for c in minima)
+    for c in minima:
+        c.is_global_min = c.value <= lowest + 1e-8 * max(1.0, abs(lowest))
+
+
+def nearest_critical_point(landscape: Landscape | str, point: Tensor | list[float],
+                           iterations: int = 100, gtol: float = 1e-7) -> CriticalPoint | None:
+    """The critical point Newton's method on the gradient reaches from ``point`` (None if it fails)."""
+    landscape = get_landscape(landscape)
+    start = torch.as_tensor(point, dtype=torch.float64).reshape(1, landscape.dim)
+    end = newton_on_gradient(landscape, start, iterations)
+    if not torch.isfinite(end).all():
+        return None
+    value = landscape.f(end)
+    if float(batched_gradient(landscape.f, end).norm()) > gtol * max(1.0, abs(float(value))):
+        return None
+    eig = hessian_eigenvalues(batched_hessian(landscape.f, end))[0]
+    critical = CriticalPoint(tuple(float(v) for v in end[0]), float(value[0]), tuple(float(e) for e in eig),
+                             classify_critical_point(eig), condition_number(eig))
+    if critical.kind == MINIMUM:
+        known_lowest = [m.value for m in landscape.minima if m.is_global]
+        lowest = landscape.global_min if landscape.global_min is not None else min(known_lowest, default=None)
+        critical.is_global_min = lowest is not None and critical.value <= lowest + 1e-8 * max(1.0, abs(lowest))
+    return critical
+
+
+__all__ = ["CriticalPoint", "find_critical_points", "nearest_critical_point", "newton_on_gradient"]

@@ -1,0 +1,132 @@
+"""`optimlab compare TASK --opt SPEC ...`: train every optimizer x seed, store, tabulate, report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..engine.compare import RunResult, compare_optimizers, default_specs
+from ..report.compare_report import json_safe, write_compare_report
+from ..report.tables import aggregate, render_text
+from ..store import Store, default_db
+from ..tasks import get_task
+
+
+def add_task_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options that build the task (shared with other verbs that train tasks)."""
+    parser.add_argument("--data-dir", help="folder with MNIST/Fashion-MNIST idx or CIFAR-10 python files")
+    parser.add_argument("--no-standardize", action="store_true", help="train on raw features (worse conditioning)")
+    parser.add_argument("--init", help="default, xavier, kaiming, too-small, too-large or normal:std=S")
+    parser.add_argument("--l2", type=float, default=0.0, help="L2 penalty l2/2*||W||^2 added to the loss (default 0)")
+    parser.add_argument("--task-seed", type=int, default=0, help="seed of the train/val/test split (default 0)")
+    parser.add_argument("--limit", type=int, help="keep only the first N training rows")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (default 1: fastest for these small models; 0 = torch's default)")
+
+
+def build_task(args: argparse.Namespace) -> Any:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return get_task(args.task, seed=args.task_seed, standardize=not args.no_standardize, init=args.init,
+                    data_dir=args.data_dir, l2=args.l2, limit=args.limit)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "compare", help="compare optimizers on a training task (table, store, report)",
+        description="Train every --opt on TASK for every seed; print a table (mean ± std over seeds), "
+                    "store every run and write a report (PNG figures + one HTML page).")
+    parser.add_argument("task", help="task name, e.g. digits-mlp, airfoil-linear, synthetic-linear:n=100000")
+    parser.add_argument("--opt", action="append", metavar="SPEC",
+                        help="optimizer spec (repeatable), e.g. adam:lr=1e-3; may add batch_size=N|full and "
+                             "epochs=E; default: the notes' set (+ full-batch lbfgs on convex tasks)")
+    parser.add_argument("--epochs", type=float, help="epochs per run (default: the task's)")
+    parser.add_argument("--batch-size", help="N or 'full' (default: the task's; closure optimizers: full)")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per optimizer (default 3)")
+    parser.add_argument("--first-seed", type=int, default=0, help="first seed (default 0)")
+    parser.add_argument("--schedule", help="lr schedule spec applied per step, e.g. exponential:gamma=0.999")
+    parser.add_argument("--target", help="report time to a target, e.g. val_acc=0.95 or train_loss=0.25")
+    parser.add_argument("--max-steps", type=int, help="stop each run after N updates")
+    parser.add_argument("--max-seconds", type=float, help="stop each run after S training seconds")
+    parser.add_argument("--evals-per-epoch", type=int, default=1, help="evaluations per epoch (default 1)")
+    parser.add_argument("--db", help=f"results database (default: $OPTIMLAB_DB or ./{default_db()})")
+    parser.add_argument("--out", help="report folder (default: report/compare-TASK-TIME)")
+    parser.add_argument("--no-report", action="store_true", help="skip the figures and HTML page")
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+    parser.add_argument("--json", action="store_true", help="print a JSON list, one object per run")
+    add_task_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    task = build_task(args)
+    specs, notes = (args.opt, []) if args.opt else default_specs(task)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    started = datetime.now(timezone.utc)
+    experiment = f"compare {task.name} {started.isoformat(timespec='seconds')}"
+    show_progress = not args.quiet and sys.stderr.isatty()
+    total = len(specs) * args.seeds
+    with Store(args.db) as store:
+        results = compare_optimizers(
+            task, specs, seeds=args.seeds, first_seed=args.first_seed, epochs=args.epochs,
+            batch_size=args.batch_size, schedule=args.schedule, target=args.target, max_steps=args.max_steps,
+            max_seconds=args.max_seconds, evals_per_epoch=args.evals_per_epoch, store=store,
+            experiment=experiment, quiet=not show_progress,
+            on_run=_progress_printer(total) if show_progress else None)
+        location = store.location
+    records = [result.to_json() for result in results]
+    report_path = None
+    if not args.no_report:
+        out = Path(args.out or f"report/compare-{_slug(task.name)}-{started.strftime('%Y%m%d-%H%M%S')}")
+        intro = _intro(task, args, location, started)
+        report_path = write_compare_report([(r.trace, rec) for r, rec in zip(results, records)], out,
+                                           f"optimlab compare {task.name}", intro, args.target)
+    if args.json:
+        print(json.dumps(json_safe(records), indent=1))
+        if report_path:
+            print(f"report: {report_path}", file=sys.stderr)
+        return 0
+    print(f"{task.name}: {task.description}; {task.num_train} training rows")
+    headers, rows = aggregate(records, task.metric_name, args.target)
+    print(render_text(headers, rows))
+    ids = [r.run_id for r in results]
+    print(f"\nstored runs {ids[0]}-{ids[-1]} in {location} (optimlab runs list; optimlab report {ids[0]}-{ids[-1]})")
+    if report_path:
+        print(f"report: {report_path}")
+    return 0
+
+
+def _progress_printer(total: int):  # noqa: ANN202
+    count = {"done": 0, "started": time.perf_counter()}
+
+    def on_run(result: RunResult) -> None:
+        count["done"] += 1
+        summary = result.summary
+        print(f"[{count['done']}/{total}] {result.spec} seed {result.seed}: final train loss "
+              f"{summary['final_train_loss']:.4g}, {summary['outcome']} "
+              f"({time.perf_counter() - count['started']:.0f} s elapsed)", file=sys.stderr)
+
+    return on_run
+
+
+def _intro(task: Any, args: argparse.Namespace, location: str, started: datetime) -> list[str]:
+    return [
+        f"Task {task.name}: {task.description}; {task.num_train} training rows, "
+        f"{len(task.split.x_val)} validation rows; standardized: {not args.no_standardize}; init: {task.init}.",
+        f"Command: optimlab {' '.join(sys.argv[1:]) if sys.argv[1:] else 'compare ' + task.name}",
+        f"Started {started.isoformat(timespec='seconds')}; runs stored in {location}. torch {torch.__version__}, "
+        f"{torch.get_num_threads()} CPU thread(s). Times are training seconds, evaluation excluded.",
+    ]
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)

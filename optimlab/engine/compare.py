@@ -1,0 +1,118 @@
+"""Compare optimizers on one task: every optimizer x seed is trained, stored and summarized.
+
+``compare_optimizers(task, specs, seeds=3, ...)`` returns one :class:`RunResult` per run. An
+optimizer spec may carry two run options next to its hyperparameters: ``batch_size`` (N or
+``full``) and ``epochs``, e.g. ``sgd:lr=0.005,batch_size=1`` or ``lbfgs:batch_size=full``.
+Closure optimizers (lbfgs, newton) use the full batch unless told otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..spec import Spec, parse_spec
+from ..summary import parse_target, summarize, time_to_target
+from ..trace import Trace
+from .training import train
+
+RUN_OPTIONS = ("batch_size", "epochs")
+
+# The notes' set with settings that work on standardized data at batch 32-128.
+DEFAULT_SPECS = ["sgd:lr=0.1", "momentum:lr=0.05,momentum=0.9", "nesterov:lr=0.05,momentum=0.9",
+                 "adagrad:lr=0.1", "rmsprop:lr=0.003,alpha=0.9", "adam:lr=0.003"]
+# D2L chapter 11's settings on airfoil (batch 10, 2 epochs).
+AIRFOIL_SPECS = ["sgd:lr=0.05", "momentum:lr=0.01,momentum=0.9", "nesterov:lr=0.01,momentum=0.9",
+                 "adagrad:lr=0.1", "rmsprop:lr=0.01,alpha=0.9", "adam:lr=0.01"]
+LBFGS_SPEC = "lbfgs:history_size=10,max_iter=20,line_search_fn=strong_wolfe,batch_size=full"
+
+
+@dataclass
+class RunResult:
+    spec: str  # the optimizer spec as given, run options included
+    seed: int
+    trace: Trace
+    summary: dict[str, Any]
+    run_id: int | None = None
+    time_to_target: float | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The `--json` record of one run."""
+        record = {**self.summary, "optimizer": self.spec, "seed": self.seed, "run_id": self.run_id,
+                  "time_to_target": self.time_to_target}
+        return record
+
+
+def default_specs(task: Any) -> tuple[list[str], list[str]]:
+    """(specs, notes): the notes' optimizers, plus full-batch L-BFGS on convex tasks when registered."""
+    from ..optim.registry import OPTIMIZERS
+
+    specs = list(AIRFOIL_SPECS if task.name.startswith("airfoil") else DEFAULT_SPECS)
+    notes = []
+    if task.convex:
+        if "lbfgs" in OPTIMIZERS:
+            specs.append(LBFGS_SPEC)
+        else:
+            notes.append("lbfgs is not registered in this build: skipped")
+    return specs, notes
+
+
+def split_run_options(spec: str) -> tuple[str, dict[str, Any]]:
+    """``"sgd:lr=0.1,batch_size=1"`` -> (``"sgd:lr=0.1"``, {"batch_size": 1})."""
+    parsed = parse_spec(spec, "optimizer spec")
+    options = {k: v for k, v in parsed.kwargs.items() if k in RUN_OPTIONS}
+    rest = {k: v for k, v in parsed.kwargs.items() if k not in RUN_OPTIONS}
+    return str(Spec(parsed.name, rest)), options
+
+
+def compare_optimizers(task: Any, specs: list[str], *, seeds: int = 3, first_seed: int = 0,
+                       epochs: float | None = None, batch_size: int | str | None = None,
+                       schedule: Any = None, target: str | None = None, max_steps: int | None = None,
+                       max_seconds: float | None = None, evals_per_epoch: int = 1, store: Any = None,
+                       experiment: str | None = None, quiet: bool = True,
+                       on_run: Callable[[RunResult], None] | None = None) -> list[RunResult]:
+    """Train every spec x seed on ``task``; store each run when ``store`` is given."""
+    if seeds < 1:
+        raise ValueError(f"seeds={seeds!r} must be >= 1")
+    target_column = parse_target(target) if target else None
+    plans = [(spec, *split_run_options(spec)) for spec in specs]  # validates every spec before any training
+    from ..optim.registry import resolve
+
+    closure_based = {spec: resolve(optimizer_spec)[0].needs_closure for spec, optimizer_spec, _ in plans}
+    results = []
+    for spec, optimizer_spec, options in plans:
+        for seed in range(first_seed, first_seed + seeds):
+            run_epochs = options.get("epochs", epochs)
+            # closure optimizers (lbfgs, newton) take the full batch unless their spec says otherwise
+            run_batch = options.get("batch_size", "full" if closure_based[spec] else batch_size)
+            eval_every = _eval_every(task, run_batch, evals_per_epoch, optimizer_spec)
+            trace = train(optimizer_spec, task, epochs=run_epochs, batch_size=run_batch, seed=seed,
+                          schedule=schedule, max_steps=max_steps, max_seconds=max_seconds, quiet=quiet,
+                          eval_every=eval_every)
+            config = {"command": "compare", "task": task.name, "task_options": task.options, "spec": spec,
+                      "optimizer": optimizer_spec, "seed": seed, "epochs": run_epochs, "batch_size": run_batch,
+                      "schedule": None if schedule is None else str(schedule), "target": target,
+                      "max_steps": max_steps, "max_seconds": max_seconds, "experiment": experiment}
+            result = RunResult(spec, seed, trace, summarize(trace), config=config)
+            if target_column:
+                result.time_to_target = time_to_target(trace, *target_column)
+            if store is not None:
+                result.run_id = store.save_run(trace, config, experiment=experiment)
+            results.append(result)
+            if on_run is not None:
+                on_run(result)
+    return results
+
+
+def _eval_every(task: Any, batch_size: Any, evals_per_epoch: int, optimizer_spec: str) -> int | None:
+    if evals_per_epoch <= 1:
+        return None
+    from .training import resolve_batch_size
+
+    size = resolve_batch_size(batch_size, task.num_train, task.default_batch_size)
+    steps_per_epoch = -(-task.num_train // size)
+    return max(1, steps_per_epoch // evals_per_epoch) if steps_per_epoch > 1 else None
+
+
+__all__ = ["compare_optimizers", "default_specs", "RunResult", "split_run_options", "DEFAULT_SPECS"]

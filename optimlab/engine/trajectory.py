@@ -1,0 +1,171 @@
+"""Run an optimizer on a landscape and record its trajectory: spec + landscape -> Trace.
+
+Row 0 is the start; row k is the point after k optimizer steps:
+``{"step": k, "x": [x1, x2], "f": f(x), "grad_norm": ||grad f(x)||, "lr": lr of step k, "time": s}``
+(``grad_norm`` is of the exact gradient, even when the optimizer is fed a noisy one; ``time`` is
+the wall time since the start in seconds). A run that diverges (non-finite or exploding f, see
+:mod:`optimlab.engine.divergence`) ends with outcome "diverged" at that step instead of raising.
+
+Outcomes (``Trace.outcome``): "converged" (f within ``tol`` of the global minimum), "diverged",
+"in a local minimum", "stalled at a saddle" (near a critical point that is no minimum), or
+"completed" (the budget ran out elsewhere: still descending, or on a plateau).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Sequence
+
+import torch
+from torch import Tensor
+
+from ..landscapes import Landscape, get_landscape
+from ..optim.registry import create, get_entry
+from ..schedules import LRSchedule, parse_schedule
+from ..spec import Spec, parse_spec
+from ..trace import COMPLETED, CONVERGED, DIVERGED, Trace
+from .divergence import has_diverged
+
+LOCAL_MINIMUM = "in a local minimum"
+STALLED_AT_SADDLE = "stalled at a saddle"
+NEAR_FRACTION = 0.05  # "near" a critical point: within 5% of the domain's widest side
+
+
+def _start_point(landscape: Landscape, start: Sequence[float] | Tensor | None) -> Tensor:
+    point = landscape.start if start is None else start
+    values = torch.as_tensor(point, dtype=torch.float64).reshape(-1)
+    if values.numel() != landscape.dim or not torch.isfinite(values).all():
+        raise ValueError(f"start={list(values.tolist())} must be {landscape.dim} finite number(s) for {landscape.name}")
+    return values.clone()
+
+
+def _evaluate(landscape: Landscape, x: Tensor) -> tuple[float, Tensor]:
+    """f(x) and the exact gradient at the current parameter."""
+    point = x.detach().clone().requires_grad_(True)
+    value = landscape.f(point)
+    (grad,) = torch.autograd.grad(value, point)
+    return float(value.detach()), grad
+
+
+def _row(step: int, x: Tensor, f: float, grad: Tensor, lr: float | None, elapsed: float) -> dict[str, Any]:
+    return {"step": step, "x": [float(v) for v in x.detach()], "f": f, "grad_norm": float(grad.norm()),
+            "lr": lr, "time": elapsed}
+
+
+def run_trajectory(spec: str | Spec, landscape: Landscape | str, steps: int = 100, *,
+                   start: Sequence[float] | Tensor | None = None, schedule: str | Spec | None = None,
+                   noise: float = 0.0, seed: int = 0, tol: float = 1e-6) -> Trace:
+    """Optimize ``landscape`` from ``start`` with the optimizer ``spec`` for ``steps`` steps.
+
+    Args:
+        spec: optimizer spec, e.g. ``"momentum:lr=0.05,momentum=0.9"`` (closure-based optimizers
+            such as newton and lbfgs get a closure that re-evaluates f and its gradient).
+        landscape: a :class:`Landscape` or spec (``"quadratic:kappa=100"``).
+        steps: number of optimizer steps (the Trace has steps + 1 rows unless it diverges).
+        start: starting point (default: the landscape's).
+        schedule: learning-rate schedule spec (``"exponential:gamma=0.99"``), None for constant.
+        noise: std of Gaussian noise added to every gradient component the optimizer sees (default:
+            the landscape's own ``noise``); ``seed`` seeds it.
+        tol: "converged" means f - f* <= tol at the end (f*: the global minimum value).
+    """
+    landscape = get_landscape(landscape)
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise ValueError(f"steps={steps!r} must be an integer >= 0")
+    noise = float(noise or landscape.noise)
+    if not math.isfinite(noise) or noise < 0:
+        raise ValueError(f"noise={noise!r} must be a finite number >= 0")
+    parsed = parse_spec(spec, "optimizer spec") if isinstance(spec, str) else spec
+    entry = get_entry(parsed.name)
+    x = _start_point(landscape, start).requires_grad_(True)
+    optimizer = create(parsed, [x])
+    scheduler = LRSchedule(optimizer, parse_schedule(schedule)) if schedule is not None else None
+    generator = torch.Generator().manual_seed(seed)
+
+    def noisy(grad: Tensor) -> Tensor:
+        if not noise:
+            return grad
+        return grad + noise * torch.randn(grad.shape, generator=generator, dtype=grad.dtype)
+
+    def closure() -> Tensor:
+        optimizer.zero_grad()
+        value = landscape.f(x)
+        value.backward()
+        x.grad = noisy(x.grad)
+        return value
+
+    began = time.perf_counter()
+    f, grad = _evaluate(landscape, x)
+    rows = [_row(0, x, f, grad, None, 0.0)]
+    trace = Trace(str(parsed), landscape.spec, rows, meta={
+        "landscape": landscape.spec, "start": rows[0]["x"], "steps": steps, "schedule": None if schedule is None
+        else str(schedule), "noise": noise, "seed": seed, "tol": tol, "dim": landscape.dim})
+    for step in range(1, steps + 1):
+        lr = float(optimizer.param_groups[0]["lr"])
+        with torch.enable_grad():
+            if entry.needs_closure:
+                optimizer.step(closure)
+            else:
+                x.grad = noisy(grad.clone())
+                optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        if torch.isfinite(x).all():
+            f, grad = _evaluate(landscape, x)
+        else:
+            f, grad = math.nan, torch.full_like(grad, math.nan)
+        rows.append(_row(step, x, f, grad, lr, time.perf_counter() - began))
+        if has_diverged(f, rows[0]["f"]):
+            trace.outcome, trace.diverged_at = DIVERGED, step
+            return trace
+    trace.outcome = classify_outcome(trace, landscape, tol)
+    return trace
+
+
+def classify_outcome(trace: Trace, landscape: Landscape, tol: float = 1e-6) -> str:
+    """Where a finished (not diverged) run ended, judged with the critical-point analysis.
+
+    Newton on the gradient from the final point finds the critical point it is heading to; if that
+    point is within 5% of the domain: a global minimum with f - f* <= tol is "converged", another
+    minimum "in a local minimum", a saddle, maximum or degenerate point "stalled at a saddle".
+    Otherwise (still descending, or far from any critical point) "completed".
+    """
+    from ..analysis.critical_points import nearest_critical_point  # analysis imports landscapes only
+    from ..analysis.hessian import MINIMUM
+
+    final = trace.steps[-1]
+    if landscape.global_min is not None and final["f"] - landscape.global_min <= tol:
+        return CONVERGED
+    critical = nearest_critical_point(landscape, final["x"])
+    if critical is None:
+        return COMPLETED
+    size = max(high - low for low, high in landscape.bounds)
+    distance = math.dist(final["x"], critical.point)
+    if distance > NEAR_FRACTION * size:
+        return COMPLETED
+    if critical.kind != MINIMUM:
+        return STALLED_AT_SADDLE
+    if critical.is_global_min:
+        return CONVERGED if final["f"] - critical.value <= tol else COMPLETED
+    return LOCAL_MINIMUM
+
+
+def steps_to_tolerance(trace: Trace, tol: float, f_star: float | None) -> int | None:
+    """The first step k with f(x_k) - f* <= tol (None if never; f* None: never)."""
+    if f_star is None:
+        return None
+    for row in trace.steps:
+        if row["f"] is not None and math.isfinite(row["f"]) and row["f"] - f_star <= tol:
+            return row["step"]
+    return None
+
+
+def distance_to_nearest_minimum(landscape: Landscape, point: Sequence[float]) -> float | None:
+    """Euclidean distance from ``point`` to the closest known minimum (None if none is known)."""
+    if not landscape.minima or not all(math.isfinite(v) for v in point):
+        return None
+    return min(math.dist(point, m.point) for m in landscape.minima)
+
+
+__all__ = ["run_trajectory", "classify_outcome", "steps_to_tolerance", "distance_to_nearest_minimum",
+           "LOCAL_MINIMUM", "STALLED_AT_SADDLE"]

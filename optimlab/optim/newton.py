@@ -1,0 +1,218 @@
+"""Newton's method with the exact Hessian of the loss, for problems with a few thousand parameters."""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import threading
+from typing import Any, Callable, Iterator
+
+import torch
+from torch import Tensor
+from torch.optim import Optimizer
+
+from .base import clone_tensors
+from .validate import check_lr, check_nonnegative, check_positive_int
+
+MODES = ("saddle_free", "plain")
+DEFAULT_MAX_PARAMS = 2000  # a 2000 x 2000 Hessian: 2000 batched backward passes, 32 MB in float64
+RELATIVE_CURVATURE_FLOOR = 1e-12  # |lambda| below this times max |lambda| counts as flat
+
+_BACKWARD_PATCH_LOCK = threading.RLock()
+
+
+@contextlib.contextmanager
+def backward_keeps_graph() -> Iterator[None]:
+    """Within this block every ``loss.backward()`` keeps its graph (``retain_graph=True``).
+
+    A closure written for torch's LBFGS calls ``loss.backward()``, which frees the graph that
+    Newton still needs to differentiate the gradient a second time. ``Tensor.backward`` calls
+    ``torch.autograd.backward``; this context swaps that function for one that forces
+    ``retain_graph=True`` and restores it on exit. Other threads that call backward while a
+    Newton step runs also keep their graphs until their losses are freed (memory, not results).
+    """
+    original = torch.autograd.backward
+    signature = inspect.signature(original)
+
+    def backward_retaining_graph(*args: Any, **kwargs: Any) -> None:
+        bound = signature.bind(*args, **kwargs)
+        bound.arguments["retain_graph"] = True
+        return original(*bound.args, **bound.kwargs)
+
+    with _BACKWARD_PATCH_LOCK:
+        torch.autograd.backward = backward_retaining_graph
+        try:
+            yield
+        finally:
+            torch.autograd.backward = original
+
+
+def flat_gradient_and_hessian(loss: Tensor, params: list[Tensor]) -> tuple[Tensor, Tensor]:
+    """The gradient g (n,) and the exact Hessian H (n, n) of ``loss`` over ``params``, flattened.
+
+    g comes from one backward pass with ``create_graph=True``; the n rows of H = d g / d w from
+    one batched (vmapped) backward pass of g against the identity, or n plain passes when an
+    operation has no batching rule.
+    """
+    grads = torch.autograd.grad(loss, params, create_graph=True, materialize_grads=True)
+    flat_grad = torch.cat([g.reshape(-1) for g in grads])
+    n = flat_grad.numel()
+    if not flat_grad.requires_grad:  # the loss is linear in the parameters: H = 0
+        return flat_grad.detach(), flat_grad.new_zeros(n, n)
+    identity = torch.eye(n, dtype=flat_grad.dtype, device=flat_grad.device)
+    try:
+        rows = torch.autograd.grad(
+            flat_grad, params, grad_outputs=identity, retain_graph=True, is_grads_batched=True,
+            materialize_grads=True,
+        )
+        hessian = torch.cat([r.reshape(n, -1) for r in rows], dim=1)
+    except RuntimeError:  # an op without a vmap rule: one backward pass per row
+        hessian = torch.stack([
+            torch.cat([r.reshape(-1) for r in torch.autograd.grad(
+                flat_grad, params, grad_outputs=row, retain_graph=True, materialize_grads=True)])
+            for row in identity
+        ])
+    return flat_grad.detach(), hessian.detach()
+
+
+def newton_direction(hessian: Tensor, grad: Tensor, damping: float, mode: str) -> tuple[Tensor, bool]:
+    """The Newton direction and whether ``H + damping*I`` was positive definite.
+
+    * positive definite: ``d = -(H + damping*I)^{-1} g`` by a Cholesky solve (both modes);
+    * otherwise, ``mode="plain"``: the same formula by an LU solve (the textbook step, which is
+      attracted to saddles and maxima); ``mode="saddle_free"``: with ``H = V diag(lambda) V^T``,
+      ``d = -V diag(1 / (|lambda| + damping)) V^T g`` (Dauphin et al. 2014), which descends along
+      negative-curvature directions instead of climbing them. Directions whose
+      ``|lambda| + damping`` is below 1e-12 of the largest are flat and get no step.
+    """
+    identity = torch.eye(hessian.shape[0], dtype=hessian.dtype, device=hessian.device)
+    damped = hessian + damping * identity
+    factor, info = torch.linalg.cholesky_ex(damped)
+    if info.item() == 0:
+        return -torch.cholesky_solve(grad.unsqueeze(1), factor).squeeze(1), True
+    if mode == "plain":
+        return -torch.linalg.solve(damped, grad), False
+    eigenvalues, eigenvectors = torch.linalg.eigh(hessian)
+    curvature = eigenvalues.abs() + damping
+    floor = RELATIVE_CURVATURE_FLOOR * curvature.max().clamp_min(torch.finfo(curvature.dtype).tiny)
+    inverse = torch.where(curvature > floor, 1.0 / curvature, torch.zeros_like(curvature))
+    return -(eigenvectors @ (inverse * (eigenvectors.T @ grad))), False
+
+
+class Newton(Optimizer):
+    r"""Newton's method with the exact Hessian of the loss over all parameters.
+
+    .. code-block:: text
+
+        input: lr (eta), damping (mu), mode
+        for t = 1, 2, ...
+            f, g, H <- loss, gradient and Hessian at w_{t-1}      (one closure call, autograd)
+            if H + mu*I is positive definite:  d <- -(H + mu*I)^{-1} g
+            elif mode = "plain":                d <- -(H + mu*I)^{-1} g     (textbook)
+            else ("saddle_free"):               d <- -(|H| + mu*I)^{-1} g   (|H| = V |Lambda| V^T)
+            w_t <- w_{t-1} + eta * d
+        return f(w_{t-1})
+
+    On a positive-definite quadratic one step with ``lr=1`` lands on the minimum. Where H is
+    not positive definite the textbook step heads for the critical point of the local quadratic
+    model, whatever it is. On the saddle ``f(x, y) = x^2 - y^2`` (H = diag(2, -2)) from (x, y):
+
+    * ``mode="plain"`` steps to (0, 0), the saddle point, in one step, and stays there;
+    * ``mode="saddle_free"`` (default) steps to (0, 2y): it solves the x direction exactly and
+      doubles the distance from the saddle along y, where f decreases (descent, not ascent).
+
+    On D2L's ``f(x) = x cos(cx)`` the plain step also jumps to nearby maxima where f'' < 0.
+
+    Closure contract: ``step(closure)`` requires a closure that computes the loss from the
+    parameters with autograd enabled and returns it. It may call ``loss.backward()`` (as closures
+    for LBFGS do): during the call ``backward`` keeps the graph (see :func:`backward_keeps_graph`),
+    so the Hessian is still available; the ``.grad`` it writes is left as it is. The closure is
+    called once per step.
+
+    Args:
+        params: the parameters (one param group; the Hessian couples all of them).
+        lr: step scale eta ("Newton with a learning rate"); 1 is the pure Newton step.
+        damping: mu >= 0 added to the Hessian's diagonal (Levenberg); shortens the step.
+        mode: ``"saddle_free"`` (default) or ``"plain"`` (textbook H^{-1} g); see above.
+        max_params: refuse problems with more parameters (the Hessian has n^2 entries and costs
+            n backward passes); default 2000.
+        fused: accepted for the shared signature; Newton always works on one flat vector.
+
+    State (on the first parameter, as torch's LBFGS): ``n_iter`` (steps taken),
+    ``positive_definite`` (of the last damped Hessian).
+
+    Example:
+        >>> w = torch.tensor([1.0, 2.0], requires_grad=True)
+        >>> opt = Newton([w])
+        >>> def closure():
+        ...     opt.zero_grad(); loss = (w[0] - 3) ** 2 + 10 * (w[1] + 1) ** 2; loss.backward(); return loss
+        >>> _ = opt.step(closure)   # w is now (3, -1)
+
+    References: Nocedal & Wright, "Numerical Optimization", ch. 3.4; Dauphin et al.,
+    "Identifying and attacking the saddle point problem", NeurIPS 2014; D2L 12.3.
+    """
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float = 1.0,
+        damping: float = 0.0,
+        mode: str = "saddle_free",
+        max_params: int = DEFAULT_MAX_PARAMS,
+        *,
+        fused: bool | None = None,
+    ) -> None:
+        check_lr(lr)
+        check_nonnegative("damping", damping)
+        check_positive_int("max_params", max_params)
+        if mode not in MODES:
+            raise ValueError(f"mode={mode!r} must be one of: {', '.join(MODES)}")
+        defaults = dict(lr=lr, damping=damping, mode=mode, max_params=max_params, fused=fused)
+        super().__init__(params, defaults)
+        if len(self.param_groups) != 1:
+            raise ValueError(f"Newton takes one param group (got {len(self.param_groups)}): the Hessian couples all parameters")
+        self._check_size(self.param_groups[0])
+
+    def _check_size(self, group: dict[str, Any]) -> None:
+        count = sum(p.numel() for p in group["params"])
+        if count > group["max_params"]:
+            raise ValueError(
+                f"Newton: {count} parameters exceed max_params={group['max_params']} "
+                f"(the Hessian would have {count}^2 entries); raise max_params or use LBFGS"
+            )
+        if any(p.is_complex() for p in group["params"]):
+            raise ValueError("Newton: complex parameters are not supported")
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor:  # type: ignore[override]
+        """One Newton step; returns the loss at the parameters before the step."""
+        if closure is None:
+            raise ValueError(
+                "Newton.step() requires a closure that recomputes the loss and returns it "
+                "(the Hessian is computed from it): opt.step(closure)"
+            )
+        group = self.param_groups[0]
+        self._check_size(group)
+        params = [p for p in group["params"] if p.requires_grad]
+        with torch.enable_grad(), backward_keeps_graph():
+            loss = closure()
+        if not isinstance(loss, Tensor) or loss.grad_fn is None:
+            raise ValueError("Newton: the closure must return the loss as a tensor computed from the parameters with autograd")
+        with torch.enable_grad():
+            grad, hessian = flat_gradient_and_hessian(loss, params)
+        direction, positive_definite = newton_direction(hessian, grad, group["damping"], group["mode"])
+        offset = 0
+        for p in params:
+            p.add_(direction[offset:offset + p.numel()].view_as(p), alpha=group["lr"])
+            offset += p.numel()
+        state = self.state[group["params"][0]]
+        state["n_iter"] = state.get("n_iter", 0) + 1
+        state["positive_definite"] = positive_definite
+        return loss.detach()
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load a state_dict without aliasing its tensors; missing group keys get the defaults."""
+        super().load_state_dict(clone_tensors(state_dict))
+        for group in self.param_groups:
+            for key, value in self.defaults.items():
+                group.setdefault(key, value)

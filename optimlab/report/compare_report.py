@@ -1,0 +1,54 @@
+"""The report of a comparison (``optimlab compare`` / ``optimlab report``): figures + tables + HTML."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..trace import Trace
+from .html import write_html
+from .tables import aggregate, format_number
+from .training import write_training_figures
+
+RUN_HEADERS = ["run", "optimizer", "seed", "batch", "epochs", "steps", "final train loss", "best val metric",
+               "s/epoch", "outcome"]
+
+
+def json_safe(value: Any) -> Any:
+    """NaN/inf -> None, recursively, so the output is strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def run_rows(records: Sequence[dict[str, Any]]) -> list[list[str]]:
+    return [[str(r.get("run_id") or "-"), r["optimizer"], str(r["seed"]), str(r["batch_size"]),
+             format_number(r["epochs"], 3), str(r["steps"]), format_number(r["final_train_loss"]),
+             format_number(r["best_val_metric"]), format_number(r["seconds_per_epoch"], 3), r["outcome"]]
+            for r in records]
+
+
+def write_compare_report(runs: Sequence[tuple[Trace, dict[str, Any]]], out_dir: str | Path, title: str,
+                         intro: Sequence[str] = (), target: str | None = None) -> Path:
+    """Figures (PNG), ``results.json`` and ``index.html`` in ``out_dir``; returns the HTML path.
+
+    ``runs``: (trace, record) with record = the run's `--json` object (optimizer label, seed, ...).
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    records = [record for _, record in runs]
+    metric = runs[0][0].meta.get("metric", "acc") if runs else "acc"
+    figures = write_training_figures([(record["optimizer"], trace) for trace, record in runs], out)
+    headers, rows = aggregate(records, metric, target)
+    (out / "results.json").write_text(json.dumps(json_safe(records), indent=1))
+    tables = [(f"Summary (mean ± std over seeds; metric: {metric})", headers, rows), ("Runs", RUN_HEADERS, run_rows(records))]
+    return write_html(out / "index.html", title, intro, tables, figures)
+
+
+__all__ = ["write_compare_report", "json_safe", "run_rows"]

@@ -1,0 +1,11 @@
+"""Real training problems: named tasks = dataset + model + loss + metric, built without network.
+
+``get_task("digits-mlp")``, ``get_task("airfoil-linear")``, ``get_task("synthetic-linear:n=100000,kappa=100")``,
+``get_task("mnist-cnn", data_dir="~/data")``. See :mod:`optimlab.tasks.registry` for the names.
+"""
+
+from .datasets import CLASSIFICATION, REGRESSION, Dataset
+from .registry import DATASETS, TASKS, get_task, task_names
+from .task import Task
+
+__all__ = ["get_task", "task_names", "Task", "Dataset", "TASKS", "DATASETS", "REGRESSION", "CLASSIFICATION"]
