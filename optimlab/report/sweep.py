@@ -53,15 +53,22 @@ def plot_lr_sensitivity(summary: dict[str, Any], ylabel: str, path: Path) -> Pat
     fig, axes = plt.subplots(1, len(tasks), figsize=(6.4 * len(tasks), 4.6), squeeze=False)
     for ax, task in zip(axes[0], tasks):
         task_rows = [r for r in rows if r["task"] == task]
-        finite = [loss for r in task_rows for _, loss in r["lr_points"]]
-        top = max(finite) * 1.5 if finite else 1.0
+        finite = sorted(loss for r in task_rows for _, loss in r["lr_points"] if loss > 0)
+        # clip at 10x the loss of the worst learning rate that still trains (the untrained level)
+        top = min(finite[-1], 10 * _untrained_level(task_rows)) * 2 if finite else 1.0
+        bottom = finite[0] / 2 if finite else 1e-3
         for row in task_rows:
             color, name = _color(row["optimizer"]), row["optimizer"]
             robust = row["robustness"]
             label = f"{name} (robust {robust['decades']:.2f} dec.)" if robust else name
             if row["lr_points"]:
                 lrs, losses = zip(*row["lr_points"])
-                ax.scatter(lrs, losses, s=12, color=color, alpha=0.35)
+                inside = [(x, max(y, bottom)) for x, y in zip(lrs, losses) if y <= top]
+                above = [x for x, y in zip(lrs, losses) if y > top]
+                if inside:
+                    ax.scatter(*zip(*inside), s=12, color=color, alpha=0.35)
+                if above:
+                    ax.scatter(above, [top] * len(above), marker="^", s=22, color=color, alpha=0.6)
             curve = row["lr_curve"]
             if curve:
                 ax.plot([c["lr"] for c in curve], [c["best"] for c in curve], "-o", color=color, ms=3, label=label)
@@ -72,10 +79,11 @@ def plot_lr_sensitivity(summary: dict[str, Any], ylabel: str, path: Path) -> Pat
                 ax.plot([robust["lr_low"], robust["lr_high"]], [robust["threshold"]] * 2, color=color, lw=5, alpha=0.4)
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.set_ylim(bottom / 1.2, top * 1.3)
         ax.set_xlabel("learning rate (log scale)")
         ax.set_ylabel(f"{ylabel} (log scale)")
-        ax.set_title(f"{task}: lr sensitivity\n(line: best per half-decade, dotted: median, x: diverged, bar: within {summary['within']:.0%} of best)",
-                     fontsize=9)
+        ax.set_title(f"{task}: final loss vs learning rate\nline: best per half-decade, dotted: median, dots: trials\n"
+                     f"x: diverged, ^: off the scale, bar: lr range within {summary['within']:.0%} of the best", fontsize=8)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
@@ -84,13 +92,28 @@ def plot_lr_sensitivity(summary: dict[str, Any], ylabel: str, path: Path) -> Pat
     return path
 
 
+def _untrained_level(rows: list[dict[str, Any]]) -> float:
+    """The loss at the smallest learning rates (where training barely moves the weights)."""
+    lowest = [r["lr_curve"][0]["median"] for r in rows if r["lr_curve"]]
+    return max(lowest) if lowest else 1.0
+
+
+def _grid(count: int, width: float, height: float, per_row: int = 4):  # noqa: ANN202
+    rows = math.ceil(count / per_row)
+    cols = min(count, per_row)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    for ax in axes.flat[count:]:
+        ax.set_visible(False)
+    return fig, list(axes.flat)
+
+
 def plot_convergence(summary: dict[str, Any], ylabel: str, path: Path) -> Path | None:
     series = [c for c in summary["convergence"] if any(math.isfinite(v) for v in c["best_so_far"])]
     if not series:
         return None
     groups = list(dict.fromkeys((c["task"], c["optimizer"]) for c in series))
-    fig, axes = plt.subplots(1, len(groups), figsize=(4.6 * len(groups), 4.0), squeeze=False)
-    for ax, (task, optimizer) in zip(axes[0], groups):
+    fig, axes = _grid(len(groups), 4.6, 4.0)
+    for ax, (task, optimizer) in zip(axes, groups):
         for c in series:
             if (c["task"], c["optimizer"]) != (task, optimizer):
                 continue
@@ -116,15 +139,24 @@ def plot_default_vs_tuned(summary: dict[str, Any], ylabel: str, path: Path) -> P
     fig, ax = plt.subplots(figsize=(max(5.0, 1.2 * len(rows) + 2), 4.2))
     labels = [f"{r['task']}\n{r['optimizer']}" for r in rows]
     xs = range(len(rows))
-    for offset, key, hatch, name in ((-0.2, "default_value", "//", "default hyperparameters"), (0.2, "tuned_value", "", "tuned (best trial)")):
-        values = [r[key] if r[key] is not None else float("nan") for r in rows]
-        ax.bar([x + offset for x in xs], values, width=0.4, color=[_color(r["optimizer"]) for r in rows],
-               alpha=0.55 if hatch else 0.9, hatch=hatch, edgecolor="black", label=name)
+    positive = [r[k] for r in rows for k in ("default_value", "tuned_value") if r[k]]
+    floor = min(positive) / 3 if positive else 1e-3
+    for offset, key, hatch in ((-0.2, "default_value", "//"), (0.2, "tuned_value", "")):
+        values = [max(r[key], floor) if r[key] is not None else float("nan") for r in rows]
+        bars = ax.bar([x + offset for x in xs], values, width=0.4, color=[_color(r["optimizer"]) for r in rows],
+                      alpha=0.55 if hatch else 0.9, hatch=hatch, edgecolor="black")
+        for bar, row in zip(bars, rows):
+            if row[key] is not None:
+                ax.annotate(f"{row[key]:.3g}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                            ha="center", va="bottom", fontsize=7)
+    from matplotlib.patches import Patch
+
+    ax.legend(handles=[Patch(facecolor="lightgray", hatch="//", edgecolor="black", label="default hyperparameters"),
+                       Patch(facecolor="gray", edgecolor="black", label="tuned (best trial of the budget)")], fontsize=8)
     ax.set_xticks(list(xs), labels, fontsize=8)
     ax.set_yscale("log")
     ax.set_ylabel(f"{ylabel} (log scale)")
-    ax.set_title("default vs tuned hyperparameters (same epochs and seeds)", fontsize=9)
-    ax.legend(fontsize=8)
+    ax.set_title("default vs tuned hyperparameters (same epochs and seeds; colour = optimizer)", fontsize=9)
     ax.grid(True, axis="y", which="both", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -137,8 +169,11 @@ def plot_profile(summary: dict[str, Any], path: Path) -> Path | None:
     if not profile:
         return None
     fig, ax = plt.subplots(figsize=(5.6, 4.0))
-    for optimizer, rho in profile["rho"].items():
-        ax.plot(profile["taus"], rho, color=_color(optimizer), label=optimizer, drawstyle="steps-post")
+    for index, (optimizer, rho) in enumerate(profile["rho"].items()):
+        score = sum(rho) / len(rho)  # the mean of rho over r in [1, 4] (AlgoPerf's normalized area)
+        nudge = 0.008 * index  # keeps equal curves visible
+        ax.plot(profile["taus"], [v + nudge for v in rho], color=_color(optimizer), drawstyle="steps-post",
+                label=f"{optimizer} (score {score:.2f})")
     ax.set_xlim(1, 4)
     ax.set_ylim(-0.03, 1.03)
     ax.set_xlabel("r: epochs-to-target / fastest optimizer's epochs-to-target")
