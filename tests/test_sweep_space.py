@@ -150,8 +150,8 @@ def test_lr_sensitivity_bins_half_decades():
     rows = lr_sensitivity(points, bins_per_decade=2)
     # bins: [1e-4 * 10^0.5, 1e-3) holds 0.9e-3; [1e-3, 10^-2.5) holds 1e-3 and 2e-3; [10^-2.5, 1e-2) 5e-3
     assert [r["n"] for r in rows] == [1, 2, 1, 1]
-    assert rows[1]["best"] == 2.0 and rows[1]["median"] == 3.0
-    assert rows[1]["lr"] == pytest.approx(10 ** -2.75)
+    assert rows[1]["best"] == 2.0 and rows[1]["best_lr"] == 2e-3 and rows[1]["median"] == 3.0
+    assert rows[1]["lr"] == pytest.approx(math.sqrt(1e-3 * 2e-3))  # geometric mean of the bin's lrs
 
 
 def test_profile_and_time_to_target():

@@ -14,17 +14,24 @@ from typing import Mapping, Sequence
 def lr_sensitivity(points: Sequence[tuple[float, float]], bins_per_decade: int = 2) -> list[dict[str, float]]:
     """Bin (lr, final loss) points by log10(lr); per bin the best and median loss.
 
-    Bin k covers log10(lr) in [k/b, (k+1)/b) for b = `bins_per_decade`; a row has the bin's
-    geometric centre ``lr``, ``best``, ``median`` and the number of points ``n``.
+    Bin k covers log10(lr) in [k/b, (k+1)/b) for b = `bins_per_decade`; a row has ``lr``, the
+    geometric mean of the bin's learning rates, the ``best`` loss and the lr it was reached at
+    (``best_lr``), the ``median`` loss and the number of points ``n``.
     """
     if bins_per_decade < 1:
         raise ValueError(f"bins_per_decade={bins_per_decade!r} must be >= 1")
-    bins: dict[int, list[float]] = {}
+    bins: dict[int, list[tuple[float, float]]] = {}
     for lr, loss in points:
         if lr > 0 and loss is not None and math.isfinite(loss):
-            bins.setdefault(math.floor(math.log10(lr) * bins_per_decade + 1e-9), []).append(loss)
-    return [{"lr": 10 ** ((k + 0.5) / bins_per_decade), "best": min(v), "median": statistics.median(v), "n": len(v)}
-            for k, v in sorted(bins.items())]
+            bins.setdefault(math.floor(math.log10(lr) * bins_per_decade + 1e-9), []).append((lr, loss))
+    rows = []
+    for _, members in sorted(bins.items()):
+        losses = [loss for _, loss in members]
+        centre = math.exp(sum(math.log(lr) for lr, _ in members) / len(members))
+        best_lr, best = min(members, key=lambda member: member[1])
+        rows.append({"lr": centre, "best": best, "best_lr": best_lr, "median": statistics.median(losses),
+                     "n": len(members)})
+    return rows
 
 
 def robust_lr_range(points: Sequence[tuple[float, float]], within: float = 0.1) -> dict[str, float]:

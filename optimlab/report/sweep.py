@@ -1,7 +1,7 @@
 """Figures and a self-contained HTML page for a sweep (``optimlab sweep report STUDY``).
 
 1. lr sensitivity: final loss vs learning rate (log x) per optimizer, every trial as a dot,
-   the best and median per half-decade as lines, diverged trials as crosses on the top edge,
+   the best and median per lr bin (1 to 6 bins per decade, about two lrs each) as lines, diverged trials as crosses on the top edge,
    the robust range (within X% of the best loss) as a bar.
 2. search convergence: best-so-far loss vs trial number per sampler (random vs grid vs TPE).
 3. default vs tuned: each optimizer's final loss with its default hyperparameters and tuned.
@@ -71,7 +71,7 @@ def plot_lr_sensitivity(summary: dict[str, Any], ylabel: str, path: Path) -> Pat
                     ax.scatter(above, [top] * len(above), marker="^", s=22, color=color, alpha=0.6)
             curve = row["lr_curve"]
             if curve:
-                ax.plot([c["lr"] for c in curve], [c["best"] for c in curve], "-o", color=color, ms=3, label=label)
+                ax.plot([c["best_lr"] for c in curve], [c["best"] for c in curve], "-o", color=color, ms=3, label=label)
                 ax.plot([c["lr"] for c in curve], [c["median"] for c in curve], ":", color=color)
             if row["diverged_lrs"]:
                 ax.scatter(row["diverged_lrs"], [top] * len(row["diverged_lrs"]), marker="x", color=color, s=25)
@@ -82,7 +82,7 @@ def plot_lr_sensitivity(summary: dict[str, Any], ylabel: str, path: Path) -> Pat
         ax.set_ylim(bottom / 1.2, top * 1.3)
         ax.set_xlabel("learning rate (log scale)")
         ax.set_ylabel(f"{ylabel} (log scale)")
-        ax.set_title(f"{task}: final loss vs learning rate\nline: best per half-decade, dotted: median, dots: trials\n"
+        ax.set_title(f"{task}: final loss vs learning rate\nline: best per lr bin, dotted: median, dots: trials\n"
                      f"x: diverged, ^: off the scale, bar: lr range within {summary['within']:.0%} of the best", fontsize=8)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)

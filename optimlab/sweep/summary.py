@@ -67,12 +67,22 @@ def _optimizer_row(task: str, optimizer: str, tuned: list[StudyResult], default:
     row["default_params"] = default_best.params if default_best else None
     row["default_outcome"] = default_best.outcome if default_best else None
     points = lr_points(tuned)
-    row["lr_curve"] = lr_sensitivity(points) if points else []
+    row["bins_per_decade"] = _bins_per_decade([lr for lr, _ in points])
+    row["lr_curve"] = lr_sensitivity(points, row["bins_per_decade"]) if points else []
     row["lr_points"] = points
     row["diverged_lrs"] = [t.params["lr"] for s in tuned for t in s.finished
                            if t.outcome == "diverged" and "lr" in t.params]
     row["robustness"] = robust_lr_range(points, within) if points else None
     return row
+
+
+def _bins_per_decade(lrs: list[float]) -> int:
+    """About two distinct learning rates per bin, between 1 and 6 bins per decade."""
+    distinct = sorted(set(lrs))
+    if len(distinct) < 2:
+        return 2
+    span = max(math.log10(distinct[-1] / distinct[0]), 1e-9)
+    return max(1, min(6, round(len(distinct) / span / 2)))
 
 
 def _profile(curves: dict[str, dict[str, list[float]]], slack: float) -> dict[str, Any] | None:
