@@ -130,5 +130,5 @@ def run_report(args: argparse.Namespace) -> int:
     results = load_sweep(url, sweep)
     paths = write_sweep_report(results, args.out or f"sweep-report-{sweep}", within=args.within, slack=args.slack)
     for path in paths:
-        print(path)
+        print(path, file=sys.stderr if args.json else sys.stdout)
     return print_summary(url, sweep, args) if args.json else 0
