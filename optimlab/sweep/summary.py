@@ -99,19 +99,19 @@ def _profile(curves: dict[str, dict[str, list[float]]], slack: float) -> dict[st
 
 def format_table(summary: dict[str, Any]) -> str:
     """The summary as an aligned text table."""
-    lines = [f"{'task':<14} {'optimizer':<10} {'budget':<16} {'default':>9} {'tuned':>9} {'robust (decades)':>17}  best configuration"]
+    lines = [f"{'task':<18} {'optimizer':<10} {'budget':<16} {'default':>9} {'tuned':>9} {'robust (decades)':>17}  best configuration"]
     for row in summary["rows"]:
         budget = row["budget"]
         budget_text = f"{budget['trials']}x{budget['epochs']}ep x{budget['seeds']}s" if budget else "-"
         robust = f"{row['robustness']['decades']:.2f}" if row["robustness"] else "-"
-        lines.append(f"{row['task']:<14} {row['optimizer']:<10} {budget_text:<16} {_num(row['default_value']):>9} "
+        lines.append(f"{row['task']:<18} {row['optimizer']:<10} {budget_text:<16} {_num(row['default_value']):>9} "
                      f"{_num(row['tuned_value']):>9} {robust:>17}  "
                      f"{_params(row['tuned_params'])}")
     lines.append("")
-    lines.append(f"{'task':<14} {'optimizer':<10} {'sampler':<8} {'trials':>6} {'best':>9} {'diverged':>8} {'pruned':>6}")
+    lines.append(f"{'task':<18} {'optimizer':<10} {'sampler':<8} {'trials':>6} {'best':>9} {'diverged':>8} {'pruned':>6}")
     for row in summary["rows"]:
         for sampler, info in row["samplers"].items():
-            lines.append(f"{row['task']:<14} {row['optimizer']:<10} {sampler:<8} {info['trials']:>6} "
+            lines.append(f"{row['task']:<18} {row['optimizer']:<10} {sampler:<8} {info['trials']:>6} "
                          f"{_num(info['best_value']):>9} {info['diverged']:>8} {info['pruned']:>6}")
     return "\n".join(lines)
 
