@@ -10,8 +10,7 @@ string, and any landscape takes ``noise=`` (std of Gaussian gradient noise)::
     get_landscape("quadratic:kappa=100") # (x1^2 + kappa*x2^2)/2, condition number 100
     get_landscape("bowl:noise=1")        # D2L's SGD: grad of x1^2+2*x2^2 plus N(0, 1) noise
 
-"minima" are the known local minima inside the plotting domain (``is_global``: the lowest of them;
-Rastrigin lists only its global one, the analysis finds the rest); ``global_min`` is the lowest
+"minima" are the known local minima inside the plotting domain (``is_global``: the lowest of them); ``global_min`` is the lowest
 value f takes anywhere (None when f is unbounded below, e.g. x^3, x*cos(c*x) or x^2 - y^2).
 """
 
@@ -141,24 +140,35 @@ def _rastrigin(x: Tensor) -> Tensor:
     return 10 * x.shape[-1] + (x**2 - 10 * torch.cos(2 * math.pi * x)).sum(-1)
 
 
-def _xcos_minima(c: float) -> tuple[Minimum, ...]:
-    """Local minima of x*cos(c*x) on its domain (-pi/c, 2*pi/c): roots of f'(x) = cos(cx) - cx sin(cx)
-    with f'' > 0, found by bisection on the closed-form derivative (not on autograd)."""
-    low, high = -math.pi / c, 2 * math.pi / c
-    d1 = lambda x: math.cos(c * x) - c * x * math.sin(c * x)
-    d2 = lambda x: -2 * c * math.sin(c * x) - c * c * x * math.cos(c * x)
-    grid = [low + (high - low) * i / 4000 for i in range(4001)]
+def _minima_1d(d1: Callable[[float], float], low: float, high: float, pieces: int = 4000) -> list[float]:
+    """The points in [low, high] where the closed-form derivative ``d1`` crosses from - to + (local
+    minima), each by 100 bisections: closed forms, independent of autograd and of the analysis."""
+    grid = [low + (high - low) * i / pieces for i in range(pieces + 1)]
     roots = []
     for a, b in zip(grid, grid[1:]):
-        if d1(a) < 0 <= d1(b):  # f' crosses from - to +: a minimum
+        if d1(a) < 0 <= d1(b):
             for _ in range(100):
                 mid = (a + b) / 2
                 a, b = (mid, b) if d1(mid) < 0 else (a, mid)
-            if d2(a) > 0:
-                roots.append(a)
+            roots.append((a + b) / 2)
+    return roots
+
+
+def _xcos_minima(c: float) -> tuple[Minimum, ...]:
+    """Local minima of x*cos(c*x) on its domain (-pi/c, 2*pi/c): f'(x) = cos(cx) - cx sin(cx) = 0."""
+    roots = _minima_1d(lambda x: math.cos(c * x) - c * x * math.sin(c * x), -math.pi / c, 2 * math.pi / c)
     values = [x * math.cos(c * x) for x in roots]
     lowest = min(values)
     return tuple(Minimum((x,), v, is_global=v <= lowest + 1e-12) for x, v in zip(roots, values))
+
+
+def _rastrigin_minima(bound: float = 5.12) -> tuple[Minimum, ...]:
+    """Rastrigin is separable: its minima are the pairs of 1-D minima of x^2 - 10 cos(2 pi x),
+    where 2x + 20 pi sin(2 pi x) = 0 (near, but not on, the integers); 11 per axis on [-5.12, 5.12]."""
+    axis = _minima_1d(lambda x: 2 * x + 20 * math.pi * math.sin(2 * math.pi * x), -bound, bound)
+    axis = [0.0 if abs(x) < 1e-12 else x for x in axis]
+    piece = {x: x * x - 10 * math.cos(2 * math.pi * x) + 10 for x in axis}
+    return tuple(Minimum((x, y), piece[x] + piece[y], is_global=(x == 0.0 and y == 0.0)) for x in axis for y in axis)
 
 
 _PI_MULTIPLE = re.compile(r"^\s*(?:([0-9.eE+-]+)\s*\*\s*)?pi\s*(?:/\s*([0-9.eE+-]+))?\s*$")
@@ -265,9 +275,10 @@ _FACTORIES: dict[str, Callable[..., Landscape]] = {
     "beale": _fixed("beale", 2, "(1.5 - x + xy)^2 + (2.25 - x + xy^2)^2 + (2.625 - x + xy^3)^2",
                     "flat plateaus and steep walls; minimum at (3, 0.5)", _beale, (1.0, 1.5),
                     ((-4.5, 4.5), (-4.5, 4.5)), ((3.0, 0.5),), 0.0, "log"),
-    "rastrigin": _fixed("rastrigin", 2, "20 + sum(x_i^2 - 10*cos(2*pi*x_i))", "a local minimum near "
-                        "every integer point; global minimum at (0, 0)", _rastrigin, (2.2, -1.8),
-                        ((-5.12, 5.12), (-5.12, 5.12)), ((0.0, 0.0),), 0.0),
+    "rastrigin": lambda: Landscape(
+        "rastrigin", 2, "20 + sum(x_i^2 - 10*cos(2*pi*x_i))", "a local minimum near every integer point "
+        "(121 in the domain); global minimum at (0, 0)", _rastrigin, (2.2, -1.8), ((-5.12, 5.12), (-5.12, 5.12)),
+        _rastrigin_minima(), 0.0),
     "quadratic": _quadratic,
 }
 

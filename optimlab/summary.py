@@ -42,6 +42,17 @@ def time_to_target(trace: Trace, column: str, threshold: float) -> float | None:
     return None
 
 
+def json_safe(value: Any) -> Any:
+    """NaN/inf -> None, recursively, so the output is strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
 def summarize(trace: Trace) -> dict[str, Any]:
     """The per-run numbers: final train loss (whole training set, after the last step), best
     validation metric, seconds per epoch (training time / epochs done), outcome."""
@@ -72,4 +83,4 @@ def summarize(trace: Trace) -> dict[str, Any]:
     }
 
 
-__all__ = ["summarize", "parse_target", "time_to_target"]
+__all__ = ["summarize", "json_safe", "parse_target", "time_to_target"]

@@ -96,7 +96,7 @@ def test_spec_strings_round_trip_and_parse_values():
 @pytest.mark.parametrize("name", ["newton", "lbfgs"])
 def test_closure_based_optimizers_refuse_a_missing_closure(name):
     optimizer = oo.create(name, _params())
-    assert oo.get_entry(name).needs_closure
+    assert oo.get_entry(name).needs_closure and optimizer.needs_closure
     with pytest.raises(ValueError, match=r"\.step\(\) requires a closure"):
         optimizer.step()
 
@@ -130,3 +130,20 @@ def test_cli_list_json(capsys):
     assert rows["newton"]["defaults"]["max_params"] == 2000
     assert rows["lbfgs"]["defaults"]["history_size"] == 100
     assert not rows["adam"]["needs_closure"]
+
+
+@pytest.mark.parametrize("cls,defaults,group,message", [
+    (oo.SGD, dict(lr=0.1), dict(lr=-1.0), r"^lr=-1\.0 must be >= 0$"),
+    (oo.SGD, dict(lr=0.1, momentum=0.9, nesterov=True), dict(momentum=0.0), r"^nesterov=True requires momentum > 0"),
+    (oo.Adam, dict(), dict(betas=(0.9, 1.0)), r"^betas\[1\]=1\.0 must be in \[0, 1\)$"),
+    (oo.AdamW, dict(), dict(weight_decay=-1.0), r"^weight_decay=-1\.0 must be >= 0$"),
+    (oo.RMSprop, dict(), dict(alpha=-0.5), r"^alpha=-0\.5 must be in \[0, 1\]$"),
+    (oo.Adagrad, dict(), dict(eps=-1.0), r"^eps=-1\.0 must be >= 0$"),
+])
+def test_param_group_hyperparameters_are_validated(cls, defaults, group, message):
+    with pytest.raises(ValueError, match=message):  # at construction
+        cls([{"params": _params(), **group}], **defaults)
+    optimizer = cls(_params(), **defaults)
+    with pytest.raises(ValueError, match=message):  # and in add_param_group, which then adds nothing
+        optimizer.add_param_group({"params": _params(), **group})
+    assert len(optimizer.param_groups) == 1

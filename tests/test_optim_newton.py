@@ -174,11 +174,30 @@ def test_d2l_x_cos_cx_plain_newton_goes_to_a_maximum_and_lr_fixes_it():
     assert math.cos(c * minimum) - c * minimum * math.sin(c * minimum) == pytest.approx(0, abs=1e-9)
 
 
-def test_linear_loss_has_zero_curvature_and_gets_no_step():
+@pytest.mark.parametrize("mode", ["saddle_free", "plain"])
+def test_without_curvature_newton_takes_a_gradient_step(mode):
     w = torch.tensor([1.0, 2.0], dtype=F64, requires_grad=True)
-    optimizer = Newton([w])
-    optimizer.step(lambda: 3 * w[0] - w[1])
-    assert w.detach().tolist() == [1.0, 2.0]
+    optimizer = Newton([w], lr=0.5, mode=mode)
+    optimizer.step(lambda: 3 * w[0] - w[1])  # linear: H = 0, g = (3, -1)
+    assert w.detach().tolist() == [1.0 - 1.5, 2.0 + 0.5]
+
+
+@pytest.mark.parametrize("mode", ["saddle_free", "plain"])
+def test_at_an_inflection_point_newton_moves_downhill(mode):
+    """f(x) = x cos(pi x) at x = 0: f'(0) = 1, f''(0) = 0; the step is the gradient step -lr * f'."""
+    x = torch.tensor(0.0, dtype=F64, requires_grad=True)
+    optimizer = Newton([x], mode=mode)
+    optimizer.step(lambda: x * torch.cos(torch.pi * x))
+    assert x.item() == pytest.approx(-1.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["saddle_free", "plain"])
+def test_mixed_curvature_and_flat_directions(mode):
+    """f = 2 x^2 + y (H = diag(4, 0)): x solved exactly, y gets the gradient step -lr * 1."""
+    w = torch.tensor([0.7, 0.2], dtype=F64, requires_grad=True)
+    optimizer = Newton([w], mode=mode)
+    optimizer.step(lambda: 2 * w[0] ** 2 + w[1])
+    assert w.detach().tolist() == pytest.approx([0.0, -0.8], abs=1e-14)
 
 
 def test_state_dict_round_trip():
@@ -229,3 +248,41 @@ def test_closure_without_graph_is_refused():
     optimizer = Newton([w])
     with pytest.raises(ValueError, match="closure must return the loss as a tensor computed from the parameters"):
         optimizer.step(lambda: torch.tensor(1.0))
+
+
+@pytest.mark.parametrize("mode", ["saddle_free", "plain"])
+def test_an_unused_parameter_has_no_curvature_and_no_gradient_and_stays(mode):
+    a, b = _spd(3)
+    w = torch.zeros(3, dtype=F64, requires_grad=True)
+    unused = torch.ones(2, dtype=F64, requires_grad=True)
+    optimizer = Newton([w, unused], mode=mode)
+    optimizer.step(lambda: 0.5 * w @ a @ w - b @ w)
+    torch.testing.assert_close(w.detach(), torch.linalg.solve(a, b), rtol=1e-10, atol=1e-12)
+    assert unused.detach().tolist() == [1.0, 1.0]
+    assert optimizer.state[w]["positive_definite"] is False
+
+
+def test_row_by_row_hessian_when_vmap_fails(monkeypatch):
+    """The fallback for ops without a batching rule gives the same step as the batched path."""
+    a, b = _spd(6)
+    original_grad = torch.autograd.grad
+
+    def grad_without_batching(*args, **kwargs):
+        if kwargs.get("is_grads_batched"):
+            raise RuntimeError("no batching rule")
+        return original_grad(*args, **kwargs)
+
+    monkeypatch.setattr(torch.autograd, "grad", grad_without_batching)
+    params = [torch.zeros(2, dtype=F64, requires_grad=True), torch.zeros(4, dtype=F64, requires_grad=True)]
+    optimizer = Newton(params)
+    optimizer.step(_quadratic_closure(optimizer, params, a, b))
+    torch.testing.assert_close(_flat(params), torch.linalg.solve(a, b), rtol=1e-10, atol=1e-12)
+
+
+def test_float32_parameters():
+    a, b = _spd(5)
+    w = torch.zeros(5, dtype=torch.float32, requires_grad=True)
+    a32, b32 = a.float(), b.float()
+    optimizer = Newton([w])
+    optimizer.step(lambda: 0.5 * w @ a32 @ w - b32 @ w)
+    torch.testing.assert_close(w.detach(), torch.linalg.solve(a, b).float(), rtol=1e-4, atol=1e-5)

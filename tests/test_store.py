@@ -84,15 +84,16 @@ def test_default_location(monkeypatch, tmp_path):
 
 
 WRITER = textwrap.dedent("""
-    import sys, time
+    import os, sys, time
     from pathlib import Path
     sys.path.insert(0, {root!r})
     sys.path.insert(0, {tests!r})
     from test_store import sample_trace
     from optimlab.store import Store
     store = Store(sys.argv[1])
-    Path(sys.argv[1] + "." + sys.argv[3]).touch()  # a barrier: start writing when both are ready
-    while not all(Path(sys.argv[1] + "." + name).exists() for name in "ab"):
+    barrier = os.environ.get("OPTIMLAB_BARRIER", sys.argv[1])
+    Path(barrier + "." + sys.argv[3]).touch()  # a barrier: start writing when both are ready
+    while not all(Path(barrier + "." + name).exists() for name in "ab"):
         time.sleep(0.01)
     for i in range(int(sys.argv[2])):
         store.save_run(sample_trace(i, n_steps=400), {{"writer": sys.argv[3], "i": i}})

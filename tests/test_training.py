@@ -118,6 +118,14 @@ def test_engine_matches_torch_lbfgs_factory():
     assert abs(trace.epochs[-1]["train_loss"] - reference) < 1e-6
 
 
+def test_newton_full_batch_solves_least_squares_in_one_step(airfoil):
+    """The squared loss is quadratic: one exact Newton step lands on the lstsq solution."""
+    task, optimum = airfoil
+    trace = train("newton", task, epochs=1)  # closure optimizer: full batch by default
+    assert trace.meta["batch_size"] == 1500 and trace.meta["steps"] == 1
+    assert trace.epochs[-1]["train_loss"] == pytest.approx(optimum, rel=1e-5)
+
+
 def test_minibatch_experiment_structure():
     """The notes' experiment: 10^5 rows, batch 1 / 64 / full: updates per epoch and loss vs time."""
     task = get_task("synthetic-linear:n=100000,d=10,noise=0.1", val_fraction=0.0)
@@ -186,3 +194,10 @@ def test_bad_input_is_one_line_value_error():
         train("sgd", "wine-softmax", epochs=-1)
     with pytest.raises(ValueError, match="unknown optimizer"):
         train("sgdd", "wine-softmax")
+
+
+def test_engine_run_dispatches_task_names_to_train():
+    from optimlab.engine import run
+
+    trace = run("sgd", "wine-softmax", epochs=1)
+    assert trace.problem == "wine-softmax" and trace.meta["steps"] == math.ceil(142 / 16)

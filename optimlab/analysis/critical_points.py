@@ -124,11 +124,13 @@ def _mark_global_minima(points: list[CriticalPoint], landscape: Landscape) -> No
 
 def nearest_critical_point(landscape: Landscape | str, point: Tensor | list[float],
                            iterations: int = 100, gtol: float = 1e-7) -> CriticalPoint | None:
-    """The critical point Newton's method on the gradient reaches from ``point`` (None if it fails)."""
+    """The critical point Newton's method on the gradient reaches from ``point``; None if it fails or
+    ends outside the domain widened by half its width on each side (where f flattens out, as tanh
+    does, Newton runs away to points whose gradient merely underflows)."""
     landscape = get_landscape(landscape)
     start = torch.as_tensor(point, dtype=torch.float64).reshape(1, landscape.dim)
     end = newton_on_gradient(landscape, start, iterations)
-    if not torch.isfinite(end).all():
+    if not torch.isfinite(end).all() or not _inside(landscape, end, margin=0.5):
         return None
     value = landscape.f(end)
     if float(batched_gradient(landscape.f, end).norm()) > gtol * max(1.0, abs(float(value))):
@@ -137,9 +139,12 @@ def nearest_critical_point(landscape: Landscape | str, point: Tensor | list[floa
     critical = CriticalPoint(tuple(float(v) for v in end[0]), float(value[0]), tuple(float(e) for e in eig),
                              classify_critical_point(eig), condition_number(eig))
     if critical.kind == MINIMUM:
-        known_lowest = [m.value for m in landscape.minima if m.is_global]
-        lowest = landscape.global_min if landscape.global_min is not None else min(known_lowest, default=None)
-        critical.is_global_min = lowest is not None and critical.value <= lowest + 1e-8 * max(1.0, abs(lowest))
+        if landscape.global_min is not None:
+            lowest = landscape.global_min
+        else:  # f unbounded below (x*cos(cx)): "global" means the lowest minimum inside the domain
+            inside = bool(_inside(landscape, end)[0])
+            lowest = min((m.value for m in landscape.minima if m.is_global), default=None) if inside else None
+        critical.is_global_min = lowest is not None and abs(critical.value - lowest) <= 1e-8 * max(1.0, abs(lowest))
     return critical
 
 

@@ -54,16 +54,17 @@ def _clean(value: float, digits: str = ".6g") -> str:
     return format(0.0 if abs(value) < 1e-12 else value, digits)
 
 
-def _format_row(cp: CriticalPoint) -> list[str]:
-    kind = "global minimum" if cp.is_global_min else cp.kind
+def _format_row(cp: CriticalPoint, bounded_below: bool = True) -> list[str]:
+    lowest = "global minimum" if bounded_below else "lowest minimum"  # f -> -inf: none is global
+    kind = lowest if cp.is_global_min else cp.kind
     kappa = "inf" if math.isinf(cp.condition_number) else f"{cp.condition_number:.4g}"
     return ["(" + ", ".join(_clean(v) for v in cp.point) + ")", _clean(cp.value),
             "[" + ", ".join(_clean(e, ".4g") for e in cp.eigenvalues) + "]", kind, kappa]
 
 
-def format_critical_points(points: list[CriticalPoint], limit: int = 40) -> str:
+def format_critical_points(points: list[CriticalPoint], limit: int = 40, bounded_below: bool = True) -> str:
     header = ["point", "f", "Hessian eigenvalues", "kind", "condition number"]
-    body = [_format_row(cp) for cp in points[:limit]]
+    body = [_format_row(cp, bounded_below) for cp in points[:limit]]
     widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in [header, *body]]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -103,6 +104,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"{result['landscape']}: f = {result['formula']} on {domain}")
     print(f"critical points (Newton on the gradient from a {args.grid}-per-axis grid of starts): {counts or 'none'}")
     if points:
-        print(format_critical_points(points))
+        print(format_critical_points(points, bounded_below=get_landscape(args.name).global_min is not None))
     print(f"convexity: {verdict.text}")
     return 0

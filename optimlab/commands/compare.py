@@ -13,11 +13,7 @@ from typing import Any
 
 import torch
 
-from ..engine.compare import RunResult, compare_optimizers, default_specs
-from ..report.compare_report import json_safe, write_compare_report
-from ..report.tables import aggregate, render_text
-from ..store import Store, default_db
-from ..tasks import get_task
+from ..store import DEFAULT_DB
 
 
 def add_task_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,6 +29,8 @@ def add_task_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def build_task(args: argparse.Namespace) -> Any:
+    from ..tasks import get_task
+
     if args.threads:
         torch.set_num_threads(args.threads)
     return get_task(args.task, seed=args.task_seed, standardize=not args.no_standardize, init=args.init,
@@ -57,7 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-steps", type=int, help="stop each run after N updates")
     parser.add_argument("--max-seconds", type=float, help="stop each run after S training seconds")
     parser.add_argument("--evals-per-epoch", type=int, default=1, help="evaluations per epoch (default 1)")
-    parser.add_argument("--db", help=f"results database (default: $OPTIMLAB_DB or ./{default_db()})")
+    parser.add_argument("--db", help=f"results database (default: $OPTIMLAB_DB or ./{DEFAULT_DB})")
     parser.add_argument("--out", help="report folder (default: report/compare-TASK-TIME)")
     parser.add_argument("--no-report", action="store_true", help="skip the figures and HTML page")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
@@ -67,6 +65,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # heavy imports (scikit-learn, matplotlib, SQLAlchemy) only when the verb runs
+    from ..engine.compare import compare_optimizers, default_specs
+    from ..report.compare_report import json_safe, write_compare_report
+    from ..report.tables import aggregate, render_text
+    from ..store import Store
+
     task = build_task(args)
     specs, notes = (args.opt, []) if args.opt else default_specs(task)
     for note in notes:
@@ -108,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
 def _progress_printer(total: int):  # noqa: ANN202
     count = {"done": 0, "started": time.perf_counter()}
 
-    def on_run(result: RunResult) -> None:
+    def on_run(result: Any) -> None:
         count["done"] += 1
         summary = result.summary
         print(f"[{count['done']}/{total}] {result.spec} seed {result.seed}: final train loss "
@@ -122,7 +126,7 @@ def _intro(task: Any, args: argparse.Namespace, location: str, started: datetime
     return [
         f"Task {task.name}: {task.description}; {task.num_train} training rows, "
         f"{len(task.split.x_val)} validation rows; standardized: {not args.no_standardize}; init: {task.init}.",
-        f"Command: optimlab {' '.join(sys.argv[1:]) if sys.argv[1:] else 'compare ' + task.name}",
+        f"Command: {getattr(args, 'command_line', None) or 'optimlab ' + ' '.join(sys.argv[1:])}",
         f"Started {started.isoformat(timespec='seconds')}; runs stored in {location}. torch {torch.__version__}, "
         f"{torch.get_num_threads()} CPU thread(s). Times are training seconds, evaluation excluded.",
     ]

@@ -32,4 +32,5 @@ def run(args: argparse.Namespace) -> int:
         argv.append("--quiet")
     print(f"optimlab {' '.join(argv)}")
     compare_args = build_parser().parse_args(argv)
+    compare_args.command_line = f"optimlab {' '.join(argv)}  (via optimlab demo)"
     return compare_args.func(compare_args)

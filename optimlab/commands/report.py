@@ -6,9 +6,7 @@ import argparse
 import re
 from pathlib import Path
 
-from ..report.compare_report import write_compare_report
-from ..store import Store, default_db
-from ..summary import summarize
+from ..store import DEFAULT_DB
 
 
 def parse_run_ids(items: list[str]) -> list[int]:
@@ -29,13 +27,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                    description="Redraw the comparison report (PNG figures, HTML page) from stored traces.")
     parser.add_argument("runs", nargs="*", help="run ids, e.g. 1 2 3 or 1-18 (see `optimlab runs list`)")
     parser.add_argument("--experiment", help="every run of one experiment (the `experiment` column of runs list)")
-    parser.add_argument("--db", help=f"results database (default: $OPTIMLAB_DB or ./{default_db()})")
+    parser.add_argument("--db", help=f"results database (default: $OPTIMLAB_DB or ./{DEFAULT_DB})")
     parser.add_argument("--out", default="report/runs", help="report folder (default report/runs)")
     parser.add_argument("--title", help="page title")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..report.compare_report import write_compare_report
+    from ..store import Store
+    from ..summary import summarize
+
     if not args.runs and not args.experiment:
         raise ValueError("give run ids (e.g. 1-18) or --experiment NAME")
     with Store(args.db) as store:

@@ -5,16 +5,20 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
-from ..report.compare_report import json_safe
 from ..report.tables import format_number, render_text
-from ..store import Store, default_db
+from ..store import DEFAULT_DB
+from ..summary import json_safe
 from .report import parse_run_ids
+
+if TYPE_CHECKING:
+    from ..store import Store
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("runs", help="list, show or export stored runs")
-    parser.add_argument("--db", help=f"results database (default: $OPTIMLAB_DB or ./{default_db()})")
+    parser.add_argument("--db", help=f"results database (default: $OPTIMLAB_DB or ./{DEFAULT_DB})")
     actions = parser.add_subparsers(dest="action", metavar="<action>", required=True)
     listing = actions.add_parser("list", help="one line per run")
     listing.add_argument("--task")
@@ -30,15 +34,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export.add_argument("--csv", action="store_true", required=True, help="CSV (the only format)")
     export.add_argument("--table", choices=("epochs", "steps", "runs"), default="epochs")
     export.add_argument("-o", "--output", help="file (default: standard output)")
+    for action in (listing, show, export):  # `optimlab runs list --db X` works as well as `runs --db X list`
+        action.add_argument("--db", default=argparse.SUPPRESS, help="results database")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..store import Store
+
     with Store(args.db) as store:
         return {"list": _list, "show": _show, "export": _export}[args.action](store, args)
 
 
-def _list(store: Store, args: argparse.Namespace) -> int:
+def _list(store: "Store", args: argparse.Namespace) -> int:
     rows = store.list_runs(task=args.task, optimizer=args.optimizer, experiment=args.experiment, limit=args.limit)
     if args.json:
         print(json.dumps(json_safe(rows), indent=1))
@@ -52,7 +60,7 @@ def _list(store: Store, args: argparse.Namespace) -> int:
     return 0
 
 
-def _show(store: Store, args: argparse.Namespace) -> int:
+def _show(store: "Store", args: argparse.Namespace) -> int:
     trace, config = store.load_run(args.run)
     if args.json:
         print(json.dumps(json_safe({"run_id": args.run, "config": config, "trace": trace.to_dict()}), indent=1))
@@ -66,7 +74,7 @@ def _show(store: Store, args: argparse.Namespace) -> int:
     return 0
 
 
-def _export(store: Store, args: argparse.Namespace) -> int:
+def _export(store: "Store", args: argparse.Namespace) -> int:
     ids = parse_run_ids(args.runs)
     if args.output:
         with open(args.output, "w", newline="") as handle:

@@ -73,7 +73,7 @@ def _number(value: float | None, spec: str = ".4g") -> str:
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
-    header = ["optimizer", "final x", "f", "|x - x*|", "steps to tol", "outcome"]
+    header = ["optimizer", "final x", "f", "to nearest min", "steps to tol", "outcome"]
     body = [[row["optimizer"], "(" + ", ".join(_number(v, ".5g") for v in row["final_x"]) + ")",
              _number(row["f"], ".6g"), _number(row["distance_to_minimum"], ".3g"),
              "-" if row["steps_to_tol"] is None else str(row["steps_to_tol"]), row["outcome"]] for row in rows]

@@ -24,7 +24,7 @@ DEFAULT_SPECS = ["sgd:lr=0.1", "momentum:lr=0.05,momentum=0.9", "nesterov:lr=0.0
 # D2L chapter 11's settings on airfoil (batch 10, 2 epochs).
 AIRFOIL_SPECS = ["sgd:lr=0.05", "momentum:lr=0.01,momentum=0.9", "nesterov:lr=0.01,momentum=0.9",
                  "adagrad:lr=0.1", "rmsprop:lr=0.01,alpha=0.9", "adam:lr=0.01"]
-LBFGS_SPEC = "lbfgs:history_size=10,max_iter=20,line_search_fn=strong_wolfe,batch_size=full"
+LBFGS_SPEC = "lbfgs:line_search_fn=strong_wolfe,batch_size=full"
 
 
 @dataclass

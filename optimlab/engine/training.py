@@ -52,6 +52,7 @@ class TrainingState:
     epoch: float = 0.0
     row: dict[str, Any] = field(default_factory=dict)
     batch: tuple[torch.Tensor, torch.Tensor] | None = None
+    scheduler: LRSchedule | None = None
     stop: bool = False
 
 
@@ -92,7 +93,8 @@ def train(spec: str | Spec | OptimizerFactory, task: Any, *, epochs: float | Non
     ``batch_size``: N, ``"full"`` (GD) or None (the task's default; the full batch for closure
     optimizers such as lbfgs/newton). ``epochs`` (None: the task's default; fractions allowed),
     ``max_steps`` and ``max_seconds`` (training time) are budgets: the first one reached ends the
-    run. ``seed`` fixes the initialization and the minibatch order. ``schedule``: a schedule spec
+    run. ``seed`` fixes the initialization (through ``torch.manual_seed``, torch's global generator)
+    and the minibatch order (a private generator). ``schedule``: a schedule spec
     or callable ``factor(step)``, applied per step. ``eval_every``: extra evaluation rows every k
     steps (besides each epoch's end).
     """
@@ -124,7 +126,7 @@ def train(spec: str | Spec | OptimizerFactory, task: Any, *, epochs: float | Non
         "schedule": None if schedule is None else str(schedule), "max_steps": max_steps,
         "max_seconds": max_seconds, "torch": torch.__version__, "threads": torch.get_num_threads(),
     })
-    state = TrainingState(model, optimizer, task, trace)
+    state = TrainingState(model, optimizer, task, trace, scheduler=scheduler)
     loop = _Loop(task, model, optimizer, scheduler, needs_closure, state, list(callbacks), steps_per_epoch)
     loop.evaluate(epoch=0)
     initial_loss = trace.epochs[0]["train_loss"]

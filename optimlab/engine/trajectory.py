@@ -30,6 +30,7 @@ from .divergence import has_diverged
 LOCAL_MINIMUM = "in a local minimum"
 STALLED_AT_SADDLE = "stalled at a saddle"
 NEAR_FRACTION = 0.05  # "near" a critical point: within 5% of the domain's widest side
+SETTLED_GRADIENT = 0.01  # ... with a gradient below 1% of the one at the start
 
 
 def _start_point(landscape: Landscape, start: Sequence[float] | Tensor | None) -> Tensor:
@@ -126,7 +127,8 @@ def classify_outcome(trace: Trace, landscape: Landscape, tol: float = 1e-6) -> s
     """Where a finished (not diverged) run ended, judged with the critical-point analysis.
 
     Newton on the gradient from the final point finds the critical point it is heading to; if that
-    point is within 5% of the domain: a global minimum with f - f* <= tol is "converged", another
+    point is within 5% of the domain and the gradient has shrunk below 1% of its value at the
+    start (so a run bouncing around a minimum with a too-large lr does not count): a global minimum with f - f* <= tol is "converged", another
     minimum "in a local minimum", a saddle, maximum or degenerate point "stalled at a saddle".
     Otherwise (still descending, or far from any critical point) "completed".
     """
@@ -141,7 +143,7 @@ def classify_outcome(trace: Trace, landscape: Landscape, tol: float = 1e-6) -> s
         return COMPLETED
     size = max(high - low for low, high in landscape.bounds)
     distance = math.dist(final["x"], critical.point)
-    if distance > NEAR_FRACTION * size:
+    if distance > NEAR_FRACTION * size or final["grad_norm"] > SETTLED_GRADIENT * trace.steps[0]["grad_norm"]:
         return COMPLETED
     if critical.kind != MINIMUM:
         return STALLED_AT_SADDLE
@@ -151,11 +153,12 @@ def classify_outcome(trace: Trace, landscape: Landscape, tol: float = 1e-6) -> s
 
 
 def steps_to_tolerance(trace: Trace, tol: float, f_star: float | None) -> int | None:
-    """The first step k with f(x_k) - f* <= tol (None if never; f* None: never)."""
+    """The first step k with |f(x_k) - f*| <= tol (None if never or f* is None; the absolute value
+    because for f unbounded below f* is only the lowest minimum in the domain, and f can pass it)."""
     if f_star is None:
         return None
     for row in trace.steps:
-        if row["f"] is not None and math.isfinite(row["f"]) and row["f"] - f_star <= tol:
+        if row["f"] is not None and math.isfinite(row["f"]) and abs(row["f"] - f_star) <= tol:
             return row["step"]
     return None
 

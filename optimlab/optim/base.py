@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-from .validate import check_unsupported_flag
+from .validate import check_betas, check_lr, check_nonnegative, check_unit_interval, check_unsupported_flag
 
 
 def scalar_dtype() -> torch.dtype:
@@ -39,6 +39,28 @@ def clone_tensors(value: Any) -> Any:
     return value
 
 
+# the checks that every param group's hyperparameters pass, whichever class owns them
+GROUP_CHECKS: dict[str, Callable[[Any], Any]] = {
+    "lr": check_lr,
+    "betas": check_betas,
+    "alpha": lambda value: check_unit_interval("alpha", value, closed_right=True),
+    **{name: (lambda value, name=name: check_nonnegative(name, value))
+       for name in ("eps", "weight_decay", "momentum", "dampening", "lr_decay", "initial_accumulator_value")},
+}
+
+
+def check_group(group: dict[str, Any]) -> None:
+    """Reject a param group's bad hyperparameters (torch checks only the constructor's defaults)."""
+    for key, check in GROUP_CHECKS.items():
+        if key in group:
+            check(group[key])
+    if group.get("nesterov") and (group.get("momentum", 0) <= 0 or group.get("dampening", 0) != 0):
+        raise ValueError(
+            f"nesterov=True requires momentum > 0 and dampening = 0 "
+            f"(got momentum={group.get('momentum')}, dampening={group.get('dampening')})"
+        )
+
+
 class RuleOptimizer(Optimizer):
     """Base of SGD, Adagrad, RMSprop, Adam, AdamW: applies `apply_rule` per parameter."""
 
@@ -55,6 +77,11 @@ class RuleOptimizer(Optimizer):
         raise NotImplementedError
 
     # -- the drop-in surface -----------------------------------------------------------------
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """torch's add_param_group, with the group's hyperparameters validated first."""
+        check_group({**self.defaults, **{k: v for k, v in param_group.items() if k != "params"}})
+        super().add_param_group(param_group)
+
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Perform one optimization step. `closure` re-evaluates the model and returns the loss."""
@@ -87,7 +114,9 @@ class RuleOptimizer(Optimizer):
     def _apply_rule_complex(self, param: Tensor, state: dict[str, Any], group: dict[str, Any]) -> dict[str, Any]:
         """A complex number is a pair of reals to the rules (as torch.optim); the state stays complex."""
         real_shape = torch.view_as_real(param).shape
-        real_state = {k: torch.view_as_real(v) if isinstance(v, Tensor) and v.is_complex() else v for k, v in state.items()}
+        real_state = {
+            k: torch.view_as_real(v) if isinstance(v, Tensor) and v.is_complex() else v for k, v in state.items()
+        }
         self.apply_rule(torch.view_as_real(param), torch.view_as_real(param.grad), real_state, group)
         return {
             k: torch.view_as_complex(v) if isinstance(v, Tensor) and v.shape == real_shape and not v.is_complex() else v

@@ -119,6 +119,8 @@ class LBFGS(Optimizer):
     3.5 (line search); minFunc (M. Schmidt), whose decisions torch.optim.LBFGS reproduces.
     """
 
+    needs_closure = True  # step() must be given a closure (the engine reads this)
+
     def __init__(
         self,
         params: Any,
@@ -151,6 +153,7 @@ class LBFGS(Optimizer):
         super().__init__(params, defaults)
         if len(self.param_groups) != 1:
             raise ValueError(f"LBFGS takes one param group (got {len(self.param_groups)}), as torch.optim.LBFGS")
+        check_lr(self.param_groups[0]["lr"])  # a group dict may carry its own lr
         if any(p.is_complex() for p in self._params):
             raise ValueError("LBFGS: complex parameters are not supported")
 

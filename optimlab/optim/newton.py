@@ -16,7 +16,7 @@ from .validate import check_lr, check_nonnegative, check_positive_int
 
 MODES = ("saddle_free", "plain")
 DEFAULT_MAX_PARAMS = 2000  # a 2000 x 2000 Hessian: 2000 batched backward passes, 32 MB in float64
-RELATIVE_CURVATURE_FLOOR = 1e-12  # |lambda| below this times max |lambda| counts as flat
+RELATIVE_CURVATURE_FLOOR = 1e-12  # curvature below this times the largest counts as none
 
 _BACKWARD_PATCH_LOCK = threading.RLock()
 
@@ -79,23 +79,22 @@ def newton_direction(hessian: Tensor, grad: Tensor, damping: float, mode: str) -
     """The Newton direction and whether ``H + damping*I`` was positive definite.
 
     * positive definite: ``d = -(H + damping*I)^{-1} g`` by a Cholesky solve (both modes);
-    * otherwise, ``mode="plain"``: the same formula by an LU solve (the textbook step, which is
-      attracted to saddles and maxima); ``mode="saddle_free"``: with ``H = V diag(lambda) V^T``,
-      ``d = -V diag(1 / (|lambda| + damping)) V^T g`` (Dauphin et al. 2014), which descends along
-      negative-curvature directions instead of climbing them. Directions whose
-      ``|lambda| + damping`` is below 1e-12 of the largest are flat and get no step.
+    * otherwise, with ``H = V diag(lambda) V^T`` and ``d = -V diag(1 / c) V^T g``:
+      ``mode="plain"``: ``c = lambda + damping``, the textbook step, attracted to saddles and
+      maxima; ``mode="saddle_free"``: ``c = |lambda| + damping`` (Dauphin et al. 2014), which
+      descends along negative-curvature directions instead of climbing them.
+
+    Where ``|c|`` is below 1e-12 of the largest (no curvature: Newton's step is undefined there,
+    as at an inflection point or along an unused parameter) ``c = 1``: a gradient step.
     """
     identity = torch.eye(hessian.shape[0], dtype=hessian.dtype, device=hessian.device)
-    damped = hessian + damping * identity
-    factor, info = torch.linalg.cholesky_ex(damped)
+    factor, info = torch.linalg.cholesky_ex(hessian + damping * identity)
     if info.item() == 0:
         return -torch.cholesky_solve(grad.unsqueeze(1), factor).squeeze(1), True
-    if mode == "plain":
-        return -torch.linalg.solve(damped, grad), False
     eigenvalues, eigenvectors = torch.linalg.eigh(hessian)
-    curvature = eigenvalues.abs() + damping
-    floor = RELATIVE_CURVATURE_FLOOR * curvature.max().clamp_min(torch.finfo(curvature.dtype).tiny)
-    inverse = torch.where(curvature > floor, 1.0 / curvature, torch.zeros_like(curvature))
+    curvature = eigenvalues + damping if mode == "plain" else eigenvalues.abs() + damping
+    floor = RELATIVE_CURVATURE_FLOOR * curvature.abs().max().clamp_min(torch.finfo(curvature.dtype).tiny)
+    inverse = torch.where(curvature.abs() > floor, 1.0 / curvature, torch.ones_like(curvature))
     return -(eigenvectors @ (inverse * (eigenvectors.T @ grad))), False
 
 
@@ -122,6 +121,8 @@ class Newton(Optimizer):
       doubles the distance from the saddle along y, where f decreases (descent, not ascent).
 
     On D2L's ``f(x) = x cos(cx)`` the plain step also jumps to nearby maxima where f'' < 0.
+    In directions without curvature (an inflection point, a linear loss) Newton's step is
+    undefined; both modes take a gradient step there (see :func:`newton_direction`).
 
     Closure contract: ``step(closure)`` requires a closure that computes the loss from the
     parameters with autograd enabled and returns it. It may call ``loss.backward()`` (as closures
@@ -152,6 +153,8 @@ class Newton(Optimizer):
     "Identifying and attacking the saddle point problem", NeurIPS 2014; D2L 12.3.
     """
 
+    needs_closure = True  # step() must be given a closure (the engine reads this)
+
     def __init__(
         self,
         params: Any,
@@ -162,18 +165,21 @@ class Newton(Optimizer):
         *,
         fused: bool | None = None,
     ) -> None:
-        check_lr(lr)
-        check_nonnegative("damping", damping)
-        check_positive_int("max_params", max_params)
-        if mode not in MODES:
-            raise ValueError(f"mode={mode!r} must be one of: {', '.join(MODES)}")
         defaults = dict(lr=lr, damping=damping, mode=mode, max_params=max_params, fused=fused)
         super().__init__(params, defaults)
         if len(self.param_groups) != 1:
-            raise ValueError(f"Newton takes one param group (got {len(self.param_groups)}): the Hessian couples all parameters")
-        self._check_size(self.param_groups[0])
+            raise ValueError(
+                f"Newton takes one param group (got {len(self.param_groups)}): the Hessian couples all parameters"
+            )
+        self._check_group(self.param_groups[0])
 
-    def _check_size(self, group: dict[str, Any]) -> None:
+    def _check_group(self, group: dict[str, Any]) -> None:
+        """The hyperparameters, the parameter count against max_params, real parameters only."""
+        check_lr(group["lr"])
+        check_nonnegative("damping", group["damping"])
+        check_positive_int("max_params", group["max_params"])
+        if group["mode"] not in MODES:
+            raise ValueError(f"mode={group['mode']!r} must be one of: {', '.join(MODES)}")
         count = sum(p.numel() for p in group["params"])
         if count > group["max_params"]:
             raise ValueError(
@@ -192,12 +198,14 @@ class Newton(Optimizer):
                 "(the Hessian is computed from it): opt.step(closure)"
             )
         group = self.param_groups[0]
-        self._check_size(group)
+        self._check_group(group)
         params = [p for p in group["params"] if p.requires_grad]
         with torch.enable_grad(), backward_keeps_graph():
             loss = closure()
         if not isinstance(loss, Tensor) or loss.grad_fn is None:
-            raise ValueError("Newton: the closure must return the loss as a tensor computed from the parameters with autograd")
+            raise ValueError(
+                "Newton: the closure must return the loss as a tensor computed from the parameters with autograd"
+            )
         with torch.enable_grad():
             grad, hessian = flat_gradient_and_hessian(loss, params)
         direction, positive_definite = newton_direction(hessian, grad, group["damping"], group["mode"])

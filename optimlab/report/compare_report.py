@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any, Sequence
 
+from ..summary import json_safe
 from ..trace import Trace
 from .html import write_html
 from .tables import aggregate, format_number
@@ -14,17 +14,6 @@ from .training import write_training_figures
 
 RUN_HEADERS = ["run", "optimizer", "seed", "batch", "epochs", "steps", "final train loss", "best val metric",
                "s/epoch", "outcome"]
-
-
-def json_safe(value: Any) -> Any:
-    """NaN/inf -> None, recursively, so the output is strict JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    return value
 
 
 def run_rows(records: Sequence[dict[str, Any]]) -> list[list[str]]:

@@ -7,23 +7,31 @@ import html
 from pathlib import Path
 from typing import Sequence
 
+from .tables import is_numeric
+
 Table = tuple[str, Sequence[str], Sequence[Sequence[str]]]  # caption, headers, rows
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
 h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin-top: 1.6em; }
 table { border-collapse: collapse; margin: 0.5em 0 1em; font-size: 0.9em; }
-th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; }
-th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; font-family: monospace; }
+th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; }
+th { background: #f3f3f3; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.spec { font-family: monospace; }
 figure { margin: 1em 0; } figcaption { color: #555; font-size: 0.9em; }
 img { max-width: 100%; border: 1px solid #eee; }
 .meta { color: #555; font-size: 0.9em; } code { background: #f5f5f5; padding: 0 0.2em; }
 """
 
 
+def _cell(header: str, value: str) -> str:
+    css = "spec" if header == "optimizer" else "num" if is_numeric(value) else ""
+    return f"<td class='{css}'>{html.escape(value)}</td>" if css else f"<td>{html.escape(value)}</td>"
+
+
 def table_html(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+    body = "".join("<tr>" + "".join(_cell(str(h), str(c)) for h, c in zip(headers, row)) + "</tr>" for row in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 

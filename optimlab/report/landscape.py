@@ -109,6 +109,8 @@ def _mark_critical_points(ax: plt.Axes, landscape: Landscape, points: list[Criti
         if all(math.dist(m.point, p) > 1e-6 for p in groups.get(key, [])):
             groups.setdefault(key, []).append(m.point)
     for key, (marker, size, face, label) in MARKERS.items():
+        if key == "global" and landscape.global_min is None:  # f unbounded below: no global minimum exists
+            label = "lowest minimum in the domain"
         found = groups.get(key, [])
         if not found or len(found) > MAX_MARKED.get(key, 30):
             continue
@@ -186,13 +188,29 @@ def _draw_1d(ax: plt.Axes, landscape: Landscape, traces: Sequence[Trace], labels
     ax.grid(alpha=0.3)
 
 
+def _symlog_ticks(series: list[np.ndarray], linthresh: float) -> list[float]:
+    """0 and the powers of ten beyond the linear band, with the signs the data takes (at most ~12)."""
+    values = np.concatenate(series)
+    values = values[np.isfinite(values)]
+    low_power = math.ceil(math.log10(linthresh))
+    ticks = [0.0]
+    for sign in (1, -1):
+        reach = values.max() if sign > 0 else -values.min()
+        if reach >= 10**low_power:
+            ticks += [sign * 10.0**k for k in range(low_power, math.floor(math.log10(reach)) + 1)]
+    stride = max(1, math.ceil(len(ticks) / 12))
+    return sorted(ticks[:1] + ticks[1:][::stride])
+
+
 def _draw_progress(ax: plt.Axes, landscape: Landscape, traces: Sequence[Trace], labels: list[str]) -> None:
     """f(x_k) - f* on a log axis when f* is known; otherwise f itself (log when positive, else
     symmetric-log when it spans decades, else linear)."""
     f_star = landscape.global_min
-    if f_star is None and landscape.minima:
-        f_star = min(m.value for m in landscape.minima)
     series = [np.array(t.column("f"), dtype=float) for t in traces]
+    if f_star is None and landscape.minima:  # f unbounded below: the lowest minimum in the domain, unless passed
+        lowest = min(m.value for m in landscape.minima)
+        passed = any(np.any(s[np.isfinite(s)] < lowest - 1e-9 * max(1.0, abs(lowest))) for s in series)
+        f_star = None if passed else lowest
     if f_star is not None:
         series = [s - f_star for s in series]
         ylabel = f"f(x_k) - f*   (f* = {f_star:.6g})"
@@ -214,8 +232,11 @@ def _draw_progress(ax: plt.Axes, landscape: Landscape, traces: Sequence[Trace], 
         ax.set_yscale("log")
     elif magnitudes.size and magnitudes.max() > 100 * max(np.median(magnitudes), 1e-12):
         first = max(abs(float(s[0])) for s in series if np.isfinite(s[0]))
-        ax.set_yscale("symlog", linthresh=max(0.1 * first, 1e-12))
+        linthresh = max(first, 1e-12)
+        ax.set_yscale("symlog", linthresh=linthresh, linscale=0.6)
+        ax.set_yticks(_symlog_ticks(series, linthresh))
         ylabel += "   (symmetric log scale)"
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("step k")
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3, which="both" if not log else "major")

@@ -66,7 +66,8 @@ def aggregate(records: Sequence[dict[str, Any]], metric: str = "acc", target: st
     return headers, rows
 
 
-def _numeric(cell: str) -> bool:
+def is_numeric(cell: str) -> bool:
+    """A number, 'x ± y', '-' or 'not reached': right-aligned in tables."""
     return cell in ("-", "", "not reached") or bool(re.match(r"^[-+]?(\d|\.\d|inf|nan)", cell))
 
 
@@ -74,7 +75,7 @@ def render_text(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """A plain-text table: numeric columns right-aligned, text columns left-aligned."""
     cells = [[str(c) for c in row] for row in rows]
     widths = [max([len(str(h))] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
-    right = [bool(cells) and all(_numeric(r[i]) for r in cells) for i in range(len(headers))]
+    right = [bool(cells) and all(is_numeric(r[i]) for r in cells) for i in range(len(headers))]
 
     def line(row: Sequence[str]) -> str:
         return "  ".join(c.rjust(w) if r else c.ljust(w) for c, w, r in zip(row, widths, right)).rstrip()
