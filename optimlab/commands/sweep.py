@@ -76,9 +76,11 @@ def run(args: argparse.Namespace) -> int:
     threads = max(1, (os.cpu_count() or 1) // args.workers)
     codes = run_workers(args.workers, url=url, sweep=sweep, db_path=args.db, heartbeat_interval=args.heartbeat,
                         grace_period=args.grace, torch_threads=threads)
+    status = print_summary(url, sweep, args)
     if any(code != 0 for code in codes):
-        print(f"optimlab sweep: worker exit codes {codes}", file=sys.stderr)
-    return print_summary(url, sweep, args)
+        print(f"optimlab sweep: a worker failed (exit codes {codes}); `--resume --study {sweep}` goes on", file=sys.stderr)
+        return 1
+    return status
 
 
 def create(args: argparse.Namespace, url: str) -> str:

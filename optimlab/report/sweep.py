@@ -22,6 +22,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from ..sweep.results import StudyResult  # noqa: E402
 from ..sweep.summary import format_table, summarize  # noqa: E402
@@ -121,6 +122,7 @@ def plot_convergence(summary: dict[str, Any], ylabel: str, path: Path) -> Path |
             ax.plot(range(1, len(values) + 1), values, SAMPLER_STYLE.get(c["sampler"], "-"),
                     color=_color(optimizer), label=f"{c['sampler']} (best {min(values):.4g})", drawstyle="steps-post")
         ax.set_yscale("log")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("trials run (in queue order)")
         ax.set_ylabel(f"best {ylabel} so far")
         ax.set_title(f"{task} / {optimizer}: search convergence", fontsize=9)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.trial import TrialState
 
 from .plan import StudyPlan, load_plan, sweep_study_names
-from .storage import open_storage, release
+from .storage import is_rdb, open_storage, release
 
 
 @dataclass
@@ -59,6 +60,8 @@ def _row(trial: optuna.trial.FrozenTrial) -> TrialRow:
 
 def load_sweep(url: str, sweep: str) -> list[StudyResult]:
     """Every study of sweep `sweep` with its trials; ValueError if there is none."""
+    if not is_rdb(url) and not Path(url).exists():
+        raise ValueError(f"no sweep storage at {url}; pass --storage (or --db) of the sweep")
     storage = open_storage(url)
     try:
         names = sweep_study_names(storage, sweep)

@@ -44,7 +44,12 @@ def make_pruner(plan: StudyPlan) -> optuna.pruners.BasePruner:
 
 
 def pop_queued_trial(study: optuna.Study) -> optuna.Trial | None:
-    """Claim one waiting trial (atomically: a trial another worker claimed first is skipped)."""
+    """Claim one waiting trial (atomically: a trial another worker claimed first is skipped).
+
+    What ``Study.ask`` does first, without its fallback of creating a fresh trial when the queue
+    is empty (that fallback would break the exact budget). Uses the storage's public
+    ``set_trial_state_values``, reached through the study's ``_storage`` and ``_trial_id``.
+    """
     storage = study._storage
     for frozen in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
         try:
