@@ -95,6 +95,7 @@ def test_killed_worker_loses_nothing(postgres_url, tmp_path):
 
     from optimlab.store import Store
     from optimlab.sweep.plan import create_studies, make_plans
+    from optimlab.sweep.runner import work
     from optimlab.sweep.storage import open_storage, release, resolve_storage_url
 
     url = resolve_storage_url(postgres_url)
@@ -108,10 +109,10 @@ def test_killed_worker_loses_nothing(postgres_url, tmp_path):
         _wait_for_running_trial(storage, name, first.pid)
         first.send_signal(signal.SIGKILL)  # mid-trial: its trial stays RUNNING, its heartbeat stops
         first.wait(timeout=30)
-        resumed = _worker(url, db)  # `optimlab sweep --resume` joins the surviving worker
-        for process in (second, resumed):
-            output, _ = process.communicate(timeout=300)
-            assert process.returncode == 0, output
+        # resume (what `optimlab sweep --resume` runs) in this process, beside the surviving worker
+        work(url, "pg", db_path=db, heartbeat_interval=1, grace_period=2)
+        output, _ = second.communicate(timeout=300)
+        assert second.returncode == 0, output
     finally:
         for process in (first, second):
             if process.poll() is None:
