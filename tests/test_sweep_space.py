@@ -9,7 +9,7 @@ import optuna.distributions as od
 import pytest
 
 from optimlab.analysis.sweep import (best_so_far, lr_sensitivity, performance_profile, performance_ratios,
-                                     robust_lr_range, time_to_target)
+                                     profile_score, robust_lr_range, time_to_target)
 from optimlab.sweep.plan import make_plans
 from optimlab.sweep.space import (CATEGORICAL, FLOAT, INT, default_params, grid_points, grid_shape, narrow,
                                   optimizer_kwargs, parse_dimension, parse_space, space_for, space_text)
@@ -163,3 +163,6 @@ def test_profile_and_time_to_target():
     rho = performance_profile(ratios, [1.0, 2.0, 3.0, 4.0])
     assert rho["x"] == [1 / 3, 1 / 3, 2 / 3, 2 / 3]
     assert rho["y"] == [2 / 3, 1.0, 1.0, 1.0]
+    # area under rho on [1, 4] / 3: x has ratios 1 and 3 -> (1 + 1/3) / 3 tasks; y has 1, 2, 1
+    assert profile_score(ratios, "x") == pytest.approx((1 + 1 / 3) / 3)
+    assert profile_score(ratios, "y") == pytest.approx((1 + 2 / 3 + 1) / 3)

@@ -98,6 +98,14 @@ def performance_profile(ratios: Mapping[str, Mapping[str, float]], taus: Sequenc
             for opt in optimizers}
 
 
+def profile_score(ratios: Mapping[str, Mapping[str, float]], optimizer: str, tau_max: float = 4.0) -> float:
+    """The area under rho(tau) for tau in [1, tau_max], divided by (tau_max - 1): each task adds
+    ``(tau_max - r) / (tau_max - 1)`` for a ratio r <= tau_max (1 at r = 1), nothing otherwise,
+    averaged over the tasks (AlgoPerf's benchmark score)."""
+    values = [ratios[t].get(optimizer, math.inf) for t in ratios]
+    return sum((tau_max - r) / (tau_max - 1) for r in values if r <= tau_max) / len(values)
+
+
 def targets_from_best(best_values: Mapping[str, Mapping[str, float]], slack: float = 0.1) -> dict[str, float]:
     """Per task, the target loss: the best final loss any optimizer reached, times (1 + slack)."""
     return {task: min(v.values()) * (1 + slack) for task, v in best_values.items()}

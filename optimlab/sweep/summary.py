@@ -7,7 +7,7 @@ import math
 from typing import Any, Sequence
 
 from ..analysis.sweep import (best_so_far, lr_sensitivity, performance_profile, performance_ratios,
-                              robust_lr_range, targets_from_best, time_to_target)
+                              profile_score, robust_lr_range, targets_from_best, time_to_target)
 from .plan import DEFAULT_SAMPLER
 from .results import StudyResult
 
@@ -93,8 +93,11 @@ def _profile(curves: dict[str, dict[str, list[float]]], slack: float) -> dict[st
     targets = targets_from_best(finals, slack)
     times = {task: {opt: time_to_target(c, targets[task]) for opt, c in by_opt.items()} for task, by_opt in curves.items()}
     ratios = performance_ratios(times)
-    return {"slack": slack, "targets": targets, "epochs_to_target": times, "ratios": ratios,
-            "taus": PROFILE_TAUS, "rho": performance_profile(ratios, PROFILE_TAUS)}
+    breakpoints = {r for by_opt in ratios.values() for r in by_opt.values() if 1 <= r <= 4}
+    taus = sorted(set(PROFILE_TAUS) | breakpoints)  # the exact steps of rho
+    return {"slack": slack, "targets": targets, "epochs_to_target": times, "ratios": ratios, "taus": taus,
+            "rho": performance_profile(ratios, taus),
+            "score": {opt: profile_score(ratios, opt) for opt in performance_profile(ratios, [1.0])}}
 
 
 def format_table(summary: dict[str, Any]) -> str:
