@@ -62,14 +62,15 @@ def test_divergence_is_a_result_and_pruning_stops_training(tmp_path):
     assert saved[-1][1] == "pruned" and max(r["epoch"] for r in saved[-1][0].epochs) == 1
 
 
-def test_coarse_to_fine_narrows_around_the_best(tmp_path):
+@pytest.mark.parametrize("sampler", ["random", "tpe"])
+def test_coarse_to_fine_narrows_around_the_best(tmp_path, sampler):
     url = str(tmp_path / "s.journal")
     storage = open_storage(url)
-    plans = make_plans("c", [TASK], ["sgd"], ["random"], ["lr=log:1e-4:10"], trials=8, epochs=1, rounds=2,
+    plans = make_plans("c", [TASK], ["sgd"], [sampler], ["lr=log:1e-4:10"], trials=8, epochs=1, rounds=2,
                        with_defaults=False)
     create_studies(url, storage, plans)
     work(url, "c")
-    study = optuna.load_study(study_name="c/wine-softmax/sgd/random", storage=storage)
+    study = optuna.load_study(study_name=f"c/wine-softmax/sgd/{sampler}", storage=storage)
     trials = study.get_trials()
     assert finished_slots(study) == Counter(range(8))
     first = [t for t in trials if t.user_attrs["round"] == 1]
