@@ -44,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--study", default=None, help="sweep name (default: TASK-OPT...)")
     parser.add_argument("--resume", action="store_true", help="go on with (or join) the sweep named by --study")
     parser.add_argument("--storage", default=None, help="postgresql://... or a journal file (default: beside --db)")
-    parser.add_argument("--db", default=DEFAULT_DB, help="the optimlab store every run is saved in")
+    parser.add_argument("--db", default=None, help="the optimlab store every run is saved in (default: $OPTIMLAB_DB or ./optimlab.db)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--heartbeat", type=int, default=HEARTBEAT_INTERVAL, help="seconds between heartbeats (PostgreSQL)")
     parser.add_argument("--grace", type=int, default=GRACE_PERIOD, help="seconds without heartbeat before a trial is re-queued")
@@ -56,6 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    args.db = args.db or os.environ.get("OPTIMLAB_DB") or DEFAULT_DB
     if args.tasks[:1] == ["report"]:
         return run_report(args)
     import optuna
