@@ -15,6 +15,7 @@ from optuna.trial import TrialState
 
 from optimlab.cli import main
 from optimlab.store import Store
+from optimlab.store import Store
 from optimlab.sweep.objective import evaluate
 from optimlab.sweep.plan import create_studies, make_plans
 from optimlab.sweep.results import load_sweep
@@ -129,3 +130,27 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert main(["sweep", "no-such-task", "--space", "lr=0.1:1", "--db", db]) == 2
     assert main(["sweep", "--resume", "--db", db]) == 2
     assert not Path(tmp_path / "o.sweeps.journal").exists()  # nothing stored for bad input
+
+
+def test_median_pruner_prunes_and_the_budget_holds(tmp_path):
+    url = str(tmp_path / "s.journal")
+    db = str(tmp_path / "o.db")
+    storage = open_storage(url)
+    plans = make_plans("m", [TASK], ["sgd"], ["grid"], ["lr=log:1e-5:1"], trials=8, epochs=3, pruner="median",
+                       with_defaults=False)
+    create_studies(url, storage, plans)
+    create_studies(url, storage, plans)  # a second launcher of the same sweep queues nothing more
+    with pytest.raises(ValueError, match="exists with another plan"):
+        create_studies(url, storage, make_plans("m", [TASK], ["sgd"], ["grid"], ["lr=log:1e-5:1"], trials=9,
+                                                epochs=3, pruner="median", with_defaults=False))
+    work(url, "m", db_path=db)
+    study = optuna.load_study(study_name="m/wine-softmax/sgd/grid", storage=storage)
+    assert len(study.trials) == 8 and finished_slots(study) == Counter(range(8))
+    pruned = [t for t in study.trials if t.state == TrialState.PRUNED]
+    assert pruned, "the tiny learning rates of the grid should fall behind the median"
+    with Store(db) as store:
+        for trial in pruned:
+            (run_id,) = trial.user_attrs["run_ids"]
+            trace, config = store.load_run(run_id)
+            assert config["trial_outcome"] == "pruned" and max(r["epoch"] for r in trace.epochs) < 3
+    release(storage)
