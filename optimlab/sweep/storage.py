@@ -27,7 +27,8 @@ from typing import Iterator
 import optuna
 from optuna.storages import RDBStorage
 
-DEFAULT_DB = "optimlab.db"
+from ..store import DEFAULT_DB, database_url
+
 HEARTBEAT_INTERVAL = 10
 GRACE_PERIOD = 30
 POOL = {"pool_size": 2, "max_overflow": 2, "pool_pre_ping": True, "pool_recycle": 300}
@@ -47,19 +48,8 @@ def resolve_storage_url(storage: str | None, db_path: str | os.PathLike = DEFAUL
         scheme = storage.split("://", 1)[0].split("+", 1)[0]
         if scheme not in ("postgresql", "postgres", "mysql", "sqlite"):
             raise ValueError(f"--storage {storage!r}: expected postgresql://..., mysql://..., sqlite:///... or a journal file path")
-        if scheme == "postgres":
-            storage = "postgresql" + storage[len("postgres"):]
-        if storage.startswith("postgresql://"):
-            storage = "postgresql+" + postgres_driver() + storage[len("postgresql"):]
-        return storage
+        return database_url(storage)
     return str(Path(storage).resolve())
-
-
-def postgres_driver() -> str:
-    """SQLAlchemy >= 2.1 reads a bare postgresql:// as psycopg (3); fall back to psycopg2."""
-    import importlib.util
-
-    return "psycopg" if importlib.util.find_spec("psycopg") else "psycopg2"
 
 
 def is_rdb(url: str) -> bool:
