@@ -56,6 +56,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--ensemble", metavar="SPEC",
                         help="also evaluate an ensemble on the test split: snapshot:cycles=5 (SGDR snapshots) "
                              "or seeds:5 (trains 5 seeds, overriding --seeds)")
+    parser.add_argument("--track", metavar="SPEC",
+                        help="record sharpness (top Hessian eigenvalue) vs the stability threshold: sharpness:every=50")
     parser.add_argument("--target", help="report time to a target, e.g. val_acc=0.95 or train_loss=0.25")
     parser.add_argument("--max-steps", type=int, help="stop each run after N updates")
     parser.add_argument("--max-seconds", type=float, help="stop each run after S training seconds")
@@ -93,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
             max_seconds=args.max_seconds, evals_per_epoch=args.evals_per_epoch, store=store,
             experiment=experiment, quiet=not show_progress,
             on_run=_progress_printer(total) if show_progress else None, average=args.average,
-            ensemble=args.ensemble)
+            ensemble=args.ensemble, track=args.track)
         location = store.location
     records = [result.to_json() for result in results]
     report_path = None

@@ -74,14 +74,19 @@ def compare_optimizers(task: Any, specs: list[str], *, seeds: int = 3, first_see
                        max_seconds: float | None = None, evals_per_epoch: int = 1, store: Any = None,
                        experiment: str | None = None, quiet: bool = True,
                        on_run: Callable[[RunResult], None] | None = None, average: str | None = None,
-                       ensemble: str | None = None) -> list[RunResult]:
+                       ensemble: str | None = None, track: str | None = None) -> list[RunResult]:
     """Train every spec x seed on ``task``; store each run when ``store`` is given.
 
     ``average`` (``ema:decay=0.999``, ``swa:start=500``) and ``ensemble`` (``snapshot:cycles=5``,
     ``seeds:5`` -- which trains 5 seeds) add the test metrics of the raw, averaged and ensembled
-    models to each run (:mod:`optimlab.engine.ensembles`).
+    models to each run (:mod:`optimlab.engine.ensembles`). ``track`` (``sharpness:every=50``) records
+    the top Hessian eigenvalue against the optimizer's stability threshold (:mod:`optimlab.analysis.sharpness`).
     """
     plan = EnsemblePlan(average, ensemble) if average or ensemble else None
+    if track is not None:
+        from ..analysis.sharpness import tracker_from_spec
+
+        tracker_from_spec(track)  # validate before any training
     seeds = plan.seeds(seeds) if plan else seeds
     if seeds < 1:
         raise ValueError(f"seeds={seeds!r} must be >= 1")
@@ -100,6 +105,8 @@ def compare_optimizers(task: Any, specs: list[str], *, seeds: int = 3, first_see
             eval_every = _eval_every(task, run_batch, evals_per_epoch, optimizer_spec)
             run_schedule, callbacks = (plan.prepare(task, schedule, epochs=run_epochs, batch_size=run_batch,
                                                     max_steps=max_steps) if plan else (schedule, []))
+            if track is not None:
+                callbacks = [*callbacks, tracker_from_spec(track)]
             trace = train(optimizer_spec, task, epochs=run_epochs, batch_size=run_batch, seed=seed,
                           schedule=run_schedule, max_steps=max_steps, max_seconds=max_seconds, quiet=quiet,
                           eval_every=eval_every, callbacks=callbacks)
@@ -109,7 +116,7 @@ def compare_optimizers(task: Any, specs: list[str], *, seeds: int = 3, first_see
             config = {"command": "compare", "task": task.name, "task_options": task.options, "spec": spec,
                       "optimizer": optimizer_spec, "seed": seed, "epochs": run_epochs, "batch_size": run_batch,
                       "schedule": schedule_text(schedule, run_schedule), "target": target,
-                      "average": average, "ensemble": ensemble,
+                      "average": average, "ensemble": ensemble, "track": track,
                       "max_steps": max_steps, "max_seconds": max_seconds, "experiment": experiment}
             result = RunResult(spec, seed, trace, summarize(trace), config=config)
             if target_column:
