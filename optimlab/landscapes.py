@@ -11,7 +11,8 @@ string, and any landscape takes ``noise=`` (std of Gaussian gradient noise)::
     get_landscape("bowl:noise=1")        # D2L's SGD: grad of x1^2+2*x2^2 plus N(0, 1) noise
 
 "minima" are the known local minima inside the plotting domain (``is_global``: the lowest of them); ``global_min`` is the lowest
-value f takes anywhere (None when f is unbounded below, e.g. x^3, x*cos(c*x) or x^2 - y^2).
+value f takes anywhere (None when no minimum is attained: f unbounded below as x^3, x*cos(c*x)
+or x^2 - y^2, or an infimum never reached, as tanh's -1).
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ class Landscape:
     domain: Domain
     minima: tuple[Minimum, ...] = ()
     global_min: float | None = None
-    params: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict, hash=False)
     noise: float = 0.0
     contour_scale: str = "auto"
 

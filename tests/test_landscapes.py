@@ -166,6 +166,10 @@ def test_gradient_noise_has_the_chosen_scale_and_seed():
     assert torch.equal(LANDSCAPES["bowl"].noisy_gradient(point), exact)
 
 
+def test_landscapes_are_hashable_values():
+    assert len({get_landscape("quadratic:kappa=3"), get_landscape("quadratic:kappa=3"), LANDSCAPES["bowl"]}) == 2
+
+
 def test_wrong_dimension_is_rejected():
     with pytest.raises(ValueError, match="dimension 2"):
         LANDSCAPES["rosenbrock"].f(torch.zeros(3))

@@ -27,7 +27,7 @@ def test_trace_table_and_png_and_svg(tmp_path, capsys):
     assert lines[1].split() == ["optimizer", "final", "x", "f", "to", "nearest", "min", "steps", "to", "tol", "outcome"]
     gd_row = next(line for line in lines if line.startswith("gd:lr=0.4"))
     momentum_row = next(line for line in lines if line.startswith("momentum:"))
-    assert gd_row.endswith("completed") and momentum_row.endswith("converged")
+    assert gd_row.endswith("still descending (slow)") and momentum_row.endswith("converged")
     width, height = _png_size(png)
     assert width > 800 and height > 400
     import matplotlib.image
@@ -53,6 +53,13 @@ def test_trace_json_reports_d2l_numbers(capsys):
     assert second["outcome"] == "diverged at step 38"
     trace = data["traces"][0]
     assert f"{trace['steps'][10]['x'][0]:f}" == "0.060466"  # D2L: epoch 10, x: 0.060466
+
+
+def test_trace_json_is_strict_when_a_run_blows_up(capsys):
+    assert main(["trace", "cosh", "--opt", "gd:lr=100", "--steps", "5", "--json"]) == 0
+    text = capsys.readouterr().out
+    data = json.loads(text, parse_constant=lambda name: pytest.fail(f"non-standard JSON constant {name}"))
+    assert data["rows"][0]["outcome"] == "diverged at step 1" and data["rows"][0]["f"] is None
 
 
 def test_trace_noise_and_schedule_options(capsys):
@@ -99,3 +106,42 @@ def test_analyze_json(capsys):
     (cp,) = data["critical_points"]
     assert cp["kind"] == "minimum" and cp["is_global_min"] and cp["condition_number"] == pytest.approx(100)
     assert data["convexity"]["convex"] is True and data["counts"] == {"minimum": 1}
+
+
+def test_analyze_delegates_other_names_to_the_task_analysis(monkeypatch, capsys):
+    """A name that is not a landscape goes to optimlab.commands._analyze_task (a stand-in here)."""
+    import sys
+    import types
+
+    calls = []
+    fake = types.ModuleType("optimlab.commands._analyze_task")
+    fake.add_arguments = lambda parser: parser.add_argument("--top-k", type=int, default=3)
+    fake.run = lambda args: calls.append((args.name, args.top_k)) or 0
+    monkeypatch.setitem(sys.modules, "optimlab.commands._analyze_task", fake)
+    assert main(["analyze", "airfoil", "--top-k", "5"]) == 0
+    assert calls == [("airfoil", 5)]
+    assert main(["analyze", "saddle", "--json"]) == 0  # landscapes still analyzed here
+    assert calls == [("airfoil", 5)] and json.loads(capsys.readouterr().out)["counts"] == {"saddle": 1}
+
+
+def test_landscapes_verb_lists_every_landscape(capsys):
+    from optimlab.landscapes import LANDSCAPES
+
+    assert main(["landscapes"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"f = {landscape.formula}" in out for landscape in LANDSCAPES.values())
+    assert main(["landscapes", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [row["name"] for row in rows] == list(LANDSCAPES)
+    assert next(row for row in rows if row["name"] == "himmelblau")["global_min"] == 0.0
+
+
+def test_figures_redraw_from_stored_traces(tmp_path, capsys):
+    """A figure needs only Traces: redraw one from the JSON that `trace --json` printed."""
+    from optimlab.report.landscape import plot_traces, save_figure
+    from optimlab.trace import Trace
+
+    assert main(["trace", "himmelblau", "--opt", "gd:lr=0.01", "--opt", "lbfgs", "--steps", "30", "--json"]) == 0
+    traces = [Trace.from_dict(data) for data in json.loads(capsys.readouterr().out)["traces"]]
+    path = save_figure(plot_traces(traces), tmp_path / "redrawn.png")
+    assert _png_size(path)[0] > 800

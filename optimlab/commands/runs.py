@@ -34,6 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export.add_argument("--csv", action="store_true", required=True, help="CSV (the only format)")
     export.add_argument("--table", choices=("epochs", "steps", "runs"), default="epochs")
     export.add_argument("-o", "--output", help="file (default: standard output)")
+    for action in (listing, show, export):  # `optimlab runs list --db X` works as well as `runs --db X list`
+        action.add_argument("--db", default=argparse.SUPPRESS, help="results database")
     parser.set_defaults(func=run)
 
 

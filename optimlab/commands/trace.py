@@ -83,6 +83,17 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _strict(value: Any) -> Any:
+    """Non-finite numbers (a diverged run's f) as null, so the output is strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _strict(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(item) for item in value]
+    return value
+
+
 def run(args: argparse.Namespace) -> int:
     landscape = get_landscape(args.landscape)
     if args.steps < 0:
@@ -103,13 +114,13 @@ def run(args: argparse.Namespace) -> int:
         for path in args.out:
             written.append(str(save_figure(plot_traces(traces, landscape), path)))
     if args.json:
-        print(json.dumps({"landscape": landscape.spec, "formula": landscape.formula, "rows": rows,
-                          "figures": written, "traces": [t.to_dict() for t in traces]}))
+        print(json.dumps(_strict({"landscape": landscape.spec, "formula": landscape.formula, "rows": rows,
+                                  "figures": written, "traces": [t.to_dict() for t in traces]}), allow_nan=False))
         return 0
-    start = traces[0].steps[0]["x"]
+    start, noise = traces[0].steps[0]["x"], traces[0].meta["noise"]
     print(f"{landscape.spec}: f = {landscape.formula}, start ({', '.join(f'{v:g}' for v in start)}), "
-          f"{args.steps} steps, tol {args.tol:g}" + (f", gradient noise {args.noise:g} (seed {args.seed})"
-                                                      if args.noise or landscape.noise else ""))
+          f"{args.steps} steps, tol {args.tol:g}" + (f", gradient noise {noise:g} (seed {args.seed})" if noise else "")
+          + (f", schedule {args.schedule}" if args.schedule else ""))
     print(format_table(rows))
     for path in written:
         print(f"wrote {path}")

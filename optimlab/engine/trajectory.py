@@ -29,6 +29,7 @@ from .divergence import has_diverged
 
 LOCAL_MINIMUM = "in a local minimum"
 STALLED_AT_SADDLE = "stalled at a saddle"
+SLOW = "still descending (slow)"
 NEAR_FRACTION = 0.05  # "near" a critical point: within 5% of the domain's widest side
 SETTLED_GRADIENT = 0.01  # ... with a gradient below 1% of the one at the start
 
@@ -124,13 +125,34 @@ def run_trajectory(spec: str | Spec, landscape: Landscape | str, steps: int = 10
 
 
 def classify_outcome(trace: Trace, landscape: Landscape, tol: float = 1e-6) -> str:
+    """Where a finished run ended; "still descending (slow)" when it is unconverged but f never rose.
+
+    See :func:`_settled_outcome` for the other outcomes. A run is slow when, without gradient
+    noise, f fell at every step and the run ended neither converged nor settled (lr too small).
+    """
+    outcome = _settled_outcome(trace, landscape, tol)
+    if outcome == COMPLETED and _still_descending(trace):
+        return SLOW
+    return outcome
+
+
+def _still_descending(trace: Trace) -> bool:
+    values = trace.column("f")
+    if trace.meta.get("noise") or len(values) < 2:
+        return False
+    return all(later < earlier for earlier, later in zip(values, values[1:]))
+
+
+def _settled_outcome(trace: Trace, landscape: Landscape, tol: float = 1e-6) -> str:
     """Where a finished (not diverged) run ended, judged with the critical-point analysis.
 
-    Newton on the gradient from the final point finds the critical point it is heading to; if that
-    point is within 5% of the domain and the gradient has shrunk below 1% of its value at the
-    start (so a run bouncing around a minimum with a too-large lr does not count): a global minimum with f - f* <= tol is "converged", another
-    minimum "in a local minimum", a saddle, maximum or degenerate point "stalled at a saddle".
-    Otherwise (still descending, or far from any critical point) "completed".
+    Newton on the gradient from the final point (with gradient noise: from the mean of the last
+    20% of the iterates) finds the critical point the run is heading to. If that point is within
+    5% of the domain's width and the run has settled (without noise: the gradient is below 1% of
+    its value at the start, so a run bouncing across a minimum with too large an lr does not
+    count), then a global minimum with f - f* <= tol is "converged", another minimum "in a local
+    minimum", a saddle, maximum or degenerate point "stalled at a saddle". Otherwise "completed"
+    (still descending, bouncing, or far from any critical point).
     """
     from ..analysis.critical_points import nearest_critical_point  # analysis imports landscapes only
     from ..analysis.hessian import MINIMUM
@@ -138,12 +160,18 @@ def classify_outcome(trace: Trace, landscape: Landscape, tol: float = 1e-6) -> s
     final = trace.steps[-1]
     if landscape.global_min is not None and final["f"] - landscape.global_min <= tol:
         return CONVERGED
-    critical = nearest_critical_point(landscape, final["x"])
+    size = max(high - low for low, high in landscape.bounds)
+    if trace.meta.get("noise"):  # settled: the last 20% of the iterates jitter around their mean
+        tail = [row["x"] for row in trace.steps[-max(1, len(trace.steps) // 5):]]
+        point = [sum(coords) / len(tail) for coords in zip(*tail)]
+        settled = sum(math.dist(x, point) for x in tail) / len(tail) <= 2 * NEAR_FRACTION * size
+    else:
+        point = final["x"]
+        settled = final["grad_norm"] <= SETTLED_GRADIENT * trace.steps[0]["grad_norm"]
+    critical = nearest_critical_point(landscape, point)
     if critical is None:
         return COMPLETED
-    size = max(high - low for low, high in landscape.bounds)
-    distance = math.dist(final["x"], critical.point)
-    if distance > NEAR_FRACTION * size or final["grad_norm"] > SETTLED_GRADIENT * trace.steps[0]["grad_norm"]:
+    if math.dist(point, critical.point) > NEAR_FRACTION * size or not settled:
         return COMPLETED
     if critical.kind != MINIMUM:
         return STALLED_AT_SADDLE
@@ -171,4 +199,4 @@ def distance_to_nearest_minimum(landscape: Landscape, point: Sequence[float]) ->
 
 
 __all__ = ["run_trajectory", "classify_outcome", "steps_to_tolerance", "distance_to_nearest_minimum",
-           "LOCAL_MINIMUM", "STALLED_AT_SADDLE"]
+           "LOCAL_MINIMUM", "STALLED_AT_SADDLE", "SLOW"]

@@ -63,7 +63,7 @@ def _labels(traces: Sequence[Trace]) -> list[str]:
         if trace.meta.get("schedule"):
             parts.append(f"[{trace.meta['schedule']}]")
         if trace.meta.get("noise"):
-            parts.append(f"noise {trace.meta['noise']:g}, seed {trace.meta.get('seed', 0)}")
+            parts.append(f"+ noise {trace.meta['noise']:g} (seed {trace.meta.get('seed', 0)})")
         labels.append(" ".join(parts) + f" ({trace.outcome_text})")
     return labels
 
@@ -173,15 +173,21 @@ def _draw_1d(ax: plt.Axes, landscape: Landscape, traces: Sequence[Trace], labels
         color, marker = COLORS[i % len(COLORS)], TRACE_MARKERS[i % len(TRACE_MARKERS)]
         values = np.array(trace.column("f"), dtype=float)
         every = max(1, len(path) // 60)
-        ax.plot(path, values, "-", color=color, lw=1.0, alpha=0.7, zorder=3)
-        ax.plot(path[::every], values[::every], marker, color=color, ms=5.5, alpha=0.9, mec="white", mew=0.6,
-                zorder=4, label=label)
+        zorder = 3 + (len(traces) - i) / (len(traces) + 1)  # the first trace on top
+        ax.plot(path, values, "-", color=color, lw=1.0, alpha=0.7, zorder=zorder)
+        ax.plot(path[::every], values[::every], marker, color=color, ms=6, alpha=0.9, mec="white", mew=0.6,
+                zorder=zorder, label=label)
     starts = sorted({float(p[0]) for p in paths})
     start_values = landscape.f(torch.tensor(starts, dtype=torch.float64).unsqueeze(-1)).numpy()
     ax.plot(starts, start_values, "o", ms=10, mfc="white", mec="black", mew=2, zorder=6, label="start")
-    finite = ys[np.isfinite(ys)]
-    pad = 0.08 * (finite.max() - finite.min() + 1e-12)
-    ax.set_ylim(finite.min() - pad, finite.max() + pad)
+    in_domain = (xs >= low) & (xs <= high) & np.isfinite(ys)  # the y range of the curve on the domain,
+    y_low, y_high = float(ys[in_domain].min()), float(ys[in_domain].max())  # widened for the iterates
+    span = y_high - y_low + 1e-12                                          # by at most one such range
+    visible = np.concatenate([np.array(t.column("f"), dtype=float) for t in traces] + [ys[in_domain]])
+    visible = visible[np.isfinite(visible)]
+    y_low, y_high = max(float(visible.min()), y_low - span), min(float(visible.max()), y_high + span)
+    pad = 0.08 * (y_high - y_low + 1e-12)
+    ax.set_ylim(y_low - pad, y_high + pad)
     ax.set_xlim(*xlim)
     ax.set_xlabel("x")
     ax.set_ylabel("f(x)")
@@ -215,6 +221,8 @@ def _draw_progress(ax: plt.Axes, landscape: Landscape, traces: Sequence[Trace], 
         series = [s - f_star for s in series]
         ylabel = f"f(x_k) - f*   (f* = {f_star:.6g})"
         floor = 1e-16 * max(1.0, abs(f_star))
+        if any(np.any(s < floor) for s in series):
+            ylabel += f"; below {floor:.0e} drawn at {floor:.0e}"
         series = [np.maximum(s, floor) for s in series]
         log = True
     else:
@@ -223,20 +231,25 @@ def _draw_progress(ax: plt.Axes, landscape: Landscape, traces: Sequence[Trace], 
     for i, (label, trace, values) in enumerate(zip(labels, traces, series)):
         color = COLORS[i % len(COLORS)]
         steps = np.array(trace.column("step"), dtype=float)
-        ax.plot(steps, values, "-", color=color, lw=1.6)
-        if trace.outcome == "diverged":
-            ax.plot(steps[-1], values[-1], "x", color=color, ms=10, mew=2.5)
+        ax.plot(steps, values, "-", color=color, lw=1.6, marker="o" if len(steps) <= 3 else None, ms=4)
+        finite = np.isfinite(values)
+        if trace.outcome == "diverged" and finite.any():  # the X on the last finite value
+            last = int(np.flatnonzero(finite)[-1])
+            ax.plot(steps[last], values[last], "x", color=color, ms=10, mew=2.5)
     magnitudes = np.abs(np.concatenate(series))
-    magnitudes = magnitudes[np.isfinite(magnitudes) & (magnitudes > 0)]
+    magnitudes = magnitudes[np.isfinite(magnitudes)]
+    linthresh = max([abs(float(s[0])) for s in series if np.isfinite(s[0])] + [1e-12])
+    positive = magnitudes[magnitudes > 0]
+    if log and positive.size and positive.max() < 10 * positive.min():
+        log = False  # less than a decade: a log axis would only show one or two tick labels
     if log:
         ax.set_yscale("log")
-    elif magnitudes.size and magnitudes.max() > 100 * max(np.median(magnitudes), 1e-12):
-        first = max(abs(float(s[0])) for s in series if np.isfinite(s[0]))
-        linthresh = max(first, 1e-12)
+    elif magnitudes.size and magnitudes.max() > 100 * linthresh:  # e.g. f -> -inf on an unbounded landscape
         ax.set_yscale("symlog", linthresh=linthresh, linscale=0.6)
         ax.set_yticks(_symlog_ticks(series, linthresh))
         ylabel += "   (symmetric log scale)"
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlim(left=0, right=max([1] + [len(t.steps) - 1 for t in traces]))
     ax.set_xlabel("step k")
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3, which="both" if not log else "major")

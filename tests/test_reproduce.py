@@ -1,0 +1,79 @@
+"""`optimlab reproduce`: the numbers D2L prints for its deterministic runs, and the pages it writes.
+
+The expected lines are copied from the book's printed output (D2L chapter 11), an independent
+reference: optimlab must print the same to the digits shown.
+"""
+
+import json
+import math
+
+import pytest
+
+from optimlab.cli import main
+from optimlab.reproduce import EXPERIMENTS, Budget, d2l_landscapes
+
+QUICK = Budget(quick=True)
+
+
+def test_gradient_descent_prints_the_books_numbers():
+    printed = d2l_landscapes.gradient_descent(QUICK).printed
+    assert "gd lr=0.2: epoch 10, x: 0.060466" in printed
+    assert "gd lr=0.05: epoch 10, x: 3.486784" in printed
+    assert "gd lr=1.1: epoch 10, x: 61.917364" in printed
+    assert "gd lr=2 on x*cos(0.15*pi*x): epoch 10, x: -1.528166" in printed
+    assert "gd lr=0.1 on x1^2 + 2*x2^2: epoch 20, x1: -0.057646, x2: -0.000073" in printed
+
+
+def test_newton_prints_the_books_numbers():
+    printed = d2l_landscapes.newton(QUICK).printed
+    assert "newton on cosh(0.5x): epoch 10, x: 0.000000" in printed
+    assert "newton on x*cos(0.15*pi*x): epoch 10, x: 26.834133" in printed
+    assert "newton on x*cos(0.15*pi*x), lr 0.5: epoch 10, x: 7.269860" in printed
+
+
+def test_momentum_prints_the_books_numbers():
+    printed = d2l_landscapes.momentum(QUICK).printed
+    assert "gd:lr=0.4: epoch 20, x1: -0.943467, x2: -0.000073" in printed
+    assert "gd:lr=0.6: epoch 20, x1: -0.387814, x2: -1673.365109" in printed
+    assert "momentum:lr=0.6,momentum=0.5: epoch 20, x1: 0.007188, x2: 0.002553" in printed
+    assert "momentum:lr=0.6,momentum=0.25: epoch 20, x1: -0.126340, x2: -0.186632" in printed
+
+
+def test_adam_bias_correction_matches_the_closed_form():
+    result = EXPERIMENTS["adam-bias-correction"].run(QUICK)
+    # first step without correction: lr * (1 - beta1) / sqrt(1 - beta2); with it: lr * sign(g)
+    assert result.numbers["first_step_raw"] == pytest.approx(0.1 * 0.1 / math.sqrt(0.001), rel=1e-6)
+    assert result.numbers["first_step_corrected"] == pytest.approx(0.1, rel=1e-6)
+
+
+def test_cli_lists_and_rejects_unknown_names(capsys):
+    assert main(["reproduce", "--list"]) == 0
+    listed = capsys.readouterr().out
+    assert all(name in listed for name in EXPERIMENTS)
+    assert main(["reproduce", "no-such-experiment"]) == 2
+    assert "unknown experiment 'no-such-experiment'" in capsys.readouterr().err
+
+
+def _check_page(folder):
+    assert (folder / "index.md").read_text().startswith("# ")
+    assert "<h1>" in (folder / "index.html").read_text()
+    record = json.loads((folder / "numbers.json").read_text())
+    assert record["findings"]
+    pngs = list(folder.glob("*.png"))
+    assert pngs
+    for png in pngs:
+        data = png.read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+
+
+def test_one_experiment_writes_its_page(tmp_path):
+    assert main(["reproduce", "adam-bias-correction", "--out", str(tmp_path)]) == 0
+    _check_page(tmp_path / "adam-bias-correction")
+    assert (tmp_path / "index.html").exists()
+
+
+@pytest.mark.slow
+def test_reproduce_all_with_reduced_budgets(tmp_path):
+    assert main(["reproduce", "all", "--quick", "--out", str(tmp_path)]) == 0
+    for name in EXPERIMENTS:
+        _check_page(tmp_path / name)
