@@ -74,6 +74,23 @@ def test_schedules_list_their_arguments(client):
     rows = {row["name"]: row for row in client.get("/api/schedules").json()}
     assert {"constant", "exponential", "step"} <= set(rows)
     assert "gamma" in [hp["name"] for hp in rows["exponential"]["hyperparameters"]]
+    milestones = {hp["name"]: hp for hp in rows["multistep"]["hyperparameters"]}["milestones"]
+    assert milestones["kind"] == "list" and milestones["required"] is True
+
+
+def test_multistep_schedule_with_a_list_argument(client):
+    # torch's MultiStepLR(milestones=[3, 6], gamma=0.5): lr 0.1 for steps 0-2, 0.05 for 3-5, 0.025 after.
+    point = torch.zeros(1, requires_grad=True)
+    optimizer = torch.optim.SGD([point], lr=0.1)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[3, 6], gamma=0.5)
+    expected = []
+    for _ in range(8):
+        expected.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    data = trace(client, landscape="bowl", steps=8, optimizers=[{"name": "gd", "hyperparameters": {"lr": 0.1}}],
+                 schedule={"name": "multistep", "hyperparameters": {"milestones": [3, 6], "factor": 0.5}})
+    assert data["traces"][0]["lr"][1:] == pytest.approx(expected)
 
 
 # ---- the surface -----------------------------------------------------------------------------

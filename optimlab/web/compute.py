@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import math
+import re
 import time
 from functools import lru_cache
 from typing import Any, Callable, Iterable
@@ -152,18 +153,20 @@ def list_optimizers() -> list[dict[str, Any]]:
 
 
 def _schedule_arguments(factory: Any) -> list[dict[str, Any]]:
-    """A schedule's arguments; required ones have default None and their annotated kind."""
-    signature = inspect.signature(factory)
+    """A schedule's arguments; a required one, or an optional one defaulting to None, has
+    default None and the kind of its annotation."""
     rows = []
-    for parameter in signature.parameters.values():
+    for parameter in inspect.signature(factory).parameters.values():
         if parameter.kind is not parameter.POSITIONAL_OR_KEYWORD:
             continue
-        if parameter.default is not inspect.Parameter.empty:
+        required = parameter.default is inspect.Parameter.empty
+        if not required and parameter.default is not None:
             rows.extend(_hyperparameters({parameter.name: parameter.default}))
             continue
         annotation = str(parameter.annotation)
-        kind = "int" if "int" in annotation else "float" if "float" in annotation else "text"
-        rows.append({"name": parameter.name, "default": None, "kind": kind})
+        kind = ("list" if re.search(r"tuple|list|Sequence", annotation) else "int" if "int" in annotation
+                else "float" if "float" in annotation else "text")
+        rows.append({"name": parameter.name, "default": None, "kind": kind, "required": required})
     return rows
 
 

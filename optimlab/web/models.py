@@ -27,7 +27,7 @@ MIN_RESOLUTION, MAX_RESOLUTION = 16, 301
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 # bool before int before float: a JSON `true` stays a bool, `3` an int, `0.5` a float.
-HyperValue = Union[bool, int, FiniteFloat, list[FiniteFloat], str]
+HyperValue = Union[bool, int, FiniteFloat, list[int], list[FiniteFloat], str]
 
 
 class SpecModel(BaseModel):
@@ -170,7 +170,8 @@ class SurfaceResponse(LandscapeSummary):
 class HyperparameterInfo(BaseModel):
     name: str
     default: Any
-    kind: str  # "float", "int", "bool", "pair" or "text"
+    kind: str  # "float", "int", "bool", "pair", "list" (numbers separated by '/') or "text"
+    required: bool = False
 
 
 class OptimizerInfo(BaseModel):

@@ -25,6 +25,11 @@ export function readField(kind, text, name) {
     }
     return value;
   }
+  if (kind === "list") {
+    const list = Array.isArray(value) ? value : [value];
+    if (list.some((v) => typeof v !== "number")) throw new Error(`${name}=${text} must be numbers like 10/20/30`);
+    return list;
+  }
   if ((kind === "float" || kind === "int") && typeof value !== "number") throw new Error(`${name}=${text} is not a number`);
   return value;
 }
@@ -46,7 +51,7 @@ export function hyperparameterFields(info, values, onChange) {
       });
     } else {
       input = element("input", { type: "text", id, inputmode: "decimal", spellcheck: "false", "data-hp": hp.name,
-        value: current === null ? "" : formatValue(current), placeholder: hp.default === null ? "required" : "" });
+        value: current === null ? "" : formatValue(current), placeholder: hp.required ? "required" : hp.default === null ? "optional" : "" });
       input.addEventListener("change", () => {
         try {
           const value = readField(hp.kind, input.value, hp.name);
