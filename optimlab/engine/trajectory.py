@@ -57,7 +57,8 @@ def _row(step: int, x: Tensor, f: float, grad: Tensor, lr: float | None, elapsed
 
 def run_trajectory(spec: str | Spec, landscape: Landscape | str, steps: int = 100, *,
                    start: Sequence[float] | Tensor | None = None, schedule: str | Spec | None = None,
-                   noise: float = 0.0, seed: int = 0, tol: float = 1e-6) -> Trace:
+                   noise: float = 0.0, seed: int = 0, tol: float = 1e-6,
+                   max_seconds: float | None = None) -> Trace:
     """Optimize ``landscape`` from ``start`` with the optimizer ``spec`` for ``steps`` steps.
 
     Args:
@@ -70,6 +71,8 @@ def run_trajectory(spec: str | Spec, landscape: Landscape | str, steps: int = 10
         noise: std of Gaussian noise added to every gradient component the optimizer sees (default:
             the landscape's own ``noise``); ``seed`` seeds it.
         tol: "converged" means f - f* <= tol at the end (f*: the global minimum value).
+        max_seconds: wall-clock budget; the run stops after the step that exceeds it, with
+            ``meta["stopped_early"] = True``, and its outcome judges the steps done.
     """
     landscape = get_landscape(landscape)
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
@@ -120,6 +123,9 @@ def run_trajectory(spec: str | Spec, landscape: Landscape | str, steps: int = 10
         if has_diverged(f, rows[0]["f"]):
             trace.outcome, trace.diverged_at = DIVERGED, step
             return trace
+        if max_seconds is not None and step < steps and rows[-1]["time"] >= max_seconds:
+            trace.meta["stopped_early"] = True
+            break
     trace.outcome = classify_outcome(trace, landscape, tol)
     return trace
 

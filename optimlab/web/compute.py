@@ -6,13 +6,12 @@ Trajectories come from :func:`optimlab.engine.trajectory.run_trajectory`, the en
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import math
 import re
 import time
 from functools import lru_cache
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 import torch
 
@@ -208,45 +207,6 @@ def skipped_result(label: str, spec: Spec, start: list[float], reason: str) -> d
             "f": [None], "grad_norm": [None], "lr": [None]}
 
 
-class DeadlineLandscape:
-    """A landscape whose f answers NaN once ``deadline`` (time.perf_counter()) has passed.
-
-    The engine ends a run at the first non-finite f (as it ends any diverging run), so this stops
-    a trajectory mid-way without a hook in the engine; :func:`run_until` then removes the rows
-    computed after the deadline and classifies the ones before it, which are exactly what an
-    unbounded run computes.
-    """
-
-    def __init__(self, landscape: Any, deadline: float) -> None:
-        self.landscape, self.deadline, self.hit_at = landscape, deadline, None
-
-        def guarded(x: torch.Tensor) -> torch.Tensor:
-            if time.perf_counter() > self.deadline:
-                self.hit_at = self.hit_at or time.perf_counter()
-                return torch.full(x.shape[:-1], math.nan, dtype=x.dtype) + 0 * x.sum(-1)  # keeps autograd happy
-            return landscape.fn(x)
-
-        self.guarded = dataclasses.replace(landscape, fn=guarded)
-
-
-def run_until(deadline: float, run: Callable[[Any], Trace], landscape: Any, tol: float) -> Trace | None:
-    """``run(landscape)``, stopped at ``deadline``: the Trace of the steps done by then (None if none)."""
-    from ..engine.trajectory import classify_outcome
-
-    bounded = DeadlineLandscape(landscape, deadline)
-    trace = run(bounded.guarded)
-    if bounded.hit_at is None:
-        return trace
-    # Rows from the first one touched by the deadline on are NaN artefacts: drop them.
-    cut = next((i for i, row in enumerate(trace.steps) if not math.isfinite(row["f"])), len(trace.steps))
-    if cut == 0:
-        return None
-    trace.steps = trace.steps[:cut]
-    trace.outcome, trace.diverged_at = classify_outcome(trace, landscape, tol), None
-    trace.meta["stopped_early"] = True
-    return trace
-
-
 def run_scene(request: TraceRequest, max_seconds: float) -> dict[str, Any]:
     """Run every optimizer of the request on its landscape, within about `max_seconds` of wall time.
 
@@ -271,17 +231,11 @@ def run_scene(request: TraceRequest, max_seconds: float) -> dict[str, Any]:
             results.append(skipped_result(label, spec, start, f"not run: time budget of {max_seconds:g} s spent"))
             continue
 
-        def run(bounded: Any, spec: Spec = spec) -> Trace:
-            return run_trajectory(spec, bounded, request.steps, start=start, schedule=schedule,
-                                  noise=request.noise, seed=request.seed, tol=request.tol)
-
         ran = time.perf_counter()
         share = remaining / (len(request.optimizers) - index)  # what the others do not use carries over
-        trace = run_until(ran + share, run, landscape, request.tol)
-        if trace is None:
-            results.append(skipped_result(label, spec, start, f"not run: time budget of {max_seconds:g} s spent"))
-        else:
-            results.append(trace_result(label, spec, trace, time.perf_counter() - ran, request.steps))
+        trace = run_trajectory(spec, landscape, request.steps, start=start, schedule=schedule, noise=request.noise,
+                               seed=request.seed, tol=request.tol, max_seconds=share)
+        results.append(trace_result(label, spec, trace, time.perf_counter() - ran, request.steps))
     return {
         "landscape": landscape.spec,
         "dim": int(landscape.dim),
