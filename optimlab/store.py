@@ -84,9 +84,24 @@ def default_db() -> str:
     return os.environ.get("OPTIMLAB_DB") or DEFAULT_DB
 
 
+def postgres_driver() -> str:
+    """SQLAlchemy >= 2.1 reads a bare postgresql:// as psycopg (3); fall back to psycopg2."""
+    import importlib.util
+
+    return "psycopg" if importlib.util.find_spec("psycopg") else "psycopg2"
+
+
+def database_url(url: str) -> str:
+    """``postgres://`` and ``postgresql://`` name an installed driver; other URLs pass unchanged."""
+    scheme, _, rest = url.partition("://")
+    if scheme in ("postgres", "postgresql"):
+        return f"postgresql+{postgres_driver()}://{rest}"
+    return url
+
+
 def _url(location: str) -> str:
     if "://" in location:
-        return location
+        return database_url(location)
     return f"sqlite:///{Path(location).expanduser().resolve()}"
 
 

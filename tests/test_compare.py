@@ -177,3 +177,23 @@ def test_report_renders_in_chromium(compared, tmp_path):
 
     pixels = matplotlib.image.imread(shot)
     assert pixels.shape[:2] == (2000, 1280) and pixels.std() > 0.05  # a page with content, not blank
+
+
+def test_compare_track_records_sharpness_of_linear_regression(tmp_path, capsys):
+    """--track sharpness: lambda_max of a linear regression's Hessian is that of [X 1]^T [X 1] / n."""
+    task_name = "synthetic-linear:n=200,d=3,kappa=10"
+    db = tmp_path / "runs.db"
+    code = main(["compare", task_name, "--opt", "gd:lr=0.1", "--batch-size", "full", "--epochs", "3", "--seeds", "1",
+                 "--track", "sharpness:every=1", "--json", "--no-report", "--db", str(db), "--quiet"])
+    assert code == 0
+    record = json.loads(capsys.readouterr().out)[0]
+    with Store(str(db)) as store:
+        trace, config = store.load_run(record["run_id"])
+    assert config["track"] == "sharpness:every=1"
+    x, _ = get_task(task_name).data("train")
+    design = torch.cat([x.double(), torch.ones(len(x), 1, dtype=torch.float64)], dim=1)
+    expected = torch.linalg.eigvalsh(design.T @ design / len(x))[-1].item()
+    measured = [row["sharpness"] for row in trace.steps if row.get("sharpness") is not None]
+    assert len(measured) >= 3
+    assert measured == pytest.approx([expected] * len(measured), rel=1e-4)
+    assert all(row["stability_threshold"] == pytest.approx(2 / 0.1) for row in trace.steps if "stability_threshold" in row)

@@ -53,7 +53,7 @@ def postgres_url():
            "-o", f"-h 127.0.0.1 -p {port} -k {root} -F", "start")
     try:
         server("createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "lab", "runs")
-        yield f"postgresql+psycopg2://lab@127.0.0.1:{port}/runs"
+        yield f"postgresql://lab@127.0.0.1:{port}/runs"  # bare URL: the store picks an installed driver
     finally:
         server("pg_ctl", "-D", str(root / "data"), "-m", "immediate", "-w", "stop")
         shutil.rmtree(root, ignore_errors=True)

@@ -51,6 +51,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seeds", type=int, default=3, help="seeds per optimizer (default 3)")
     parser.add_argument("--first-seed", type=int, default=0, help="first seed (default 0)")
     parser.add_argument("--schedule", help="lr schedule spec applied per step, e.g. exponential:gamma=0.999")
+    parser.add_argument("--average", metavar="SPEC",
+                        help="also evaluate averaged weights on the test split: ema:decay=0.999 or swa:start=N")
+    parser.add_argument("--ensemble", metavar="SPEC",
+                        help="also evaluate an ensemble on the test split: snapshot:cycles=5 (SGDR snapshots) "
+                             "or seeds:5 (trains 5 seeds, overriding --seeds)")
+    parser.add_argument("--track", metavar="SPEC",
+                        help="record sharpness (top Hessian eigenvalue) vs the stability threshold: sharpness:every=50")
     parser.add_argument("--target", help="report time to a target, e.g. val_acc=0.95 or train_loss=0.25")
     parser.add_argument("--max-steps", type=int, help="stop each run after N updates")
     parser.add_argument("--max-seconds", type=float, help="stop each run after S training seconds")
@@ -67,7 +74,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     # heavy imports (scikit-learn, matplotlib, SQLAlchemy) only when the verb runs
     from ..engine.compare import compare_optimizers, default_specs
+    from ..engine.ensembles import EnsemblePlan
     from ..report.compare_report import json_safe, write_compare_report
+    from ..report.held_out import add_held_out_columns
     from ..report.tables import aggregate, render_text
     from ..store import Store
 
@@ -78,14 +87,15 @@ def run(args: argparse.Namespace) -> int:
     started = datetime.now(timezone.utc)
     experiment = f"compare {task.name} {started.isoformat(timespec='seconds')}"
     show_progress = not args.quiet and sys.stderr.isatty()
-    total = len(specs) * args.seeds
+    total = len(specs) * EnsemblePlan(args.average, args.ensemble).seeds(args.seeds)  # seeds:N trains N
     with Store(args.db) as store:
         results = compare_optimizers(
             task, specs, seeds=args.seeds, first_seed=args.first_seed, epochs=args.epochs,
             batch_size=args.batch_size, schedule=args.schedule, target=args.target, max_steps=args.max_steps,
             max_seconds=args.max_seconds, evals_per_epoch=args.evals_per_epoch, store=store,
             experiment=experiment, quiet=not show_progress,
-            on_run=_progress_printer(total) if show_progress else None)
+            on_run=_progress_printer(total) if show_progress else None, average=args.average,
+            ensemble=args.ensemble, track=args.track)
         location = store.location
     records = [result.to_json() for result in results]
     report_path = None
@@ -101,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"{task.name}: {task.description}; {task.num_train} training rows")
     headers, rows = aggregate(records, task.metric_name, args.target)
+    add_held_out_columns(headers, rows, records, task.metric_name)
     print(render_text(headers, rows))
     ids = [r.run_id for r in results]
     print(f"\nstored runs {ids[0]}-{ids[-1]} in {location} (optimlab runs list; optimlab report {ids[0]}-{ids[-1]})")

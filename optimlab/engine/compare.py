@@ -14,6 +14,7 @@ from typing import Any, Callable
 from ..spec import Spec, parse_spec
 from ..summary import parse_target, summarize, time_to_target
 from ..trace import Trace
+from .ensembles import EnsemblePlan, held_out_record, schedule_text
 from .training import train
 
 RUN_OPTIONS = ("batch_size", "epochs")
@@ -41,6 +42,7 @@ class RunResult:
         """The `--json` record of one run."""
         record = {**self.summary, "optimizer": self.spec, "seed": self.seed, "run_id": self.run_id,
                   "time_to_target": self.time_to_target}
+        record.update(held_out_record(self.trace))  # test metrics of raw/averaged/ensembled models, if any
         return record
 
 
@@ -71,8 +73,21 @@ def compare_optimizers(task: Any, specs: list[str], *, seeds: int = 3, first_see
                        schedule: Any = None, target: str | None = None, max_steps: int | None = None,
                        max_seconds: float | None = None, evals_per_epoch: int = 1, store: Any = None,
                        experiment: str | None = None, quiet: bool = True,
-                       on_run: Callable[[RunResult], None] | None = None) -> list[RunResult]:
-    """Train every spec x seed on ``task``; store each run when ``store`` is given."""
+                       on_run: Callable[[RunResult], None] | None = None, average: str | None = None,
+                       ensemble: str | None = None, track: str | None = None) -> list[RunResult]:
+    """Train every spec x seed on ``task``; store each run when ``store`` is given.
+
+    ``average`` (``ema:decay=0.999``, ``swa:start=500``) and ``ensemble`` (``snapshot:cycles=5``,
+    ``seeds:5`` -- which trains 5 seeds) add the test metrics of the raw, averaged and ensembled
+    models to each run (:mod:`optimlab.engine.ensembles`). ``track`` (``sharpness:every=50``) records
+    the top Hessian eigenvalue against the optimizer's stability threshold (:mod:`optimlab.analysis.sharpness`).
+    """
+    plan = EnsemblePlan(average, ensemble) if average or ensemble else None
+    if track is not None:
+        from ..analysis.sharpness import tracker_from_spec
+
+        tracker_from_spec(track)  # validate before any training
+    seeds = plan.seeds(seeds) if plan else seeds
     if seeds < 1:
         raise ValueError(f"seeds={seeds!r} must be >= 1")
     target_column = parse_target(target) if target else None
@@ -82,26 +97,40 @@ def compare_optimizers(task: Any, specs: list[str], *, seeds: int = 3, first_see
     closure_based = {spec: resolve(optimizer_spec)[0].needs_closure for spec, optimizer_spec, _ in plans}
     results = []
     for spec, optimizer_spec, options in plans:
+        group, group_results = [], []
         for seed in range(first_seed, first_seed + seeds):
             run_epochs = options.get("epochs", epochs)
             # closure optimizers (lbfgs, newton) take the full batch unless their spec says otherwise
             run_batch = options.get("batch_size", "full" if closure_based[spec] else batch_size)
             eval_every = _eval_every(task, run_batch, evals_per_epoch, optimizer_spec)
+            run_schedule, callbacks = (plan.prepare(task, schedule, epochs=run_epochs, batch_size=run_batch,
+                                                    max_steps=max_steps) if plan else (schedule, []))
+            if track is not None:
+                callbacks = [*callbacks, tracker_from_spec(track)]
             trace = train(optimizer_spec, task, epochs=run_epochs, batch_size=run_batch, seed=seed,
-                          schedule=schedule, max_steps=max_steps, max_seconds=max_seconds, quiet=quiet,
-                          eval_every=eval_every)
+                          schedule=run_schedule, max_steps=max_steps, max_seconds=max_seconds, quiet=quiet,
+                          eval_every=eval_every, callbacks=callbacks)
+            group.append(trace)
+            if plan and len(group) == seeds:
+                plan.finish_group(group)  # seeds:N: the ensemble's metric goes into every run's meta
             config = {"command": "compare", "task": task.name, "task_options": task.options, "spec": spec,
                       "optimizer": optimizer_spec, "seed": seed, "epochs": run_epochs, "batch_size": run_batch,
-                      "schedule": None if schedule is None else str(schedule), "target": target,
+                      "schedule": schedule_text(schedule, run_schedule), "target": target,
+                      "average": average, "ensemble": ensemble, "track": track,
                       "max_steps": max_steps, "max_seconds": max_seconds, "experiment": experiment}
             result = RunResult(spec, seed, trace, summarize(trace), config=config)
             if target_column:
                 result.time_to_target = time_to_target(trace, *target_column)
-            if store is not None:
-                result.run_id = store.save_run(trace, config, experiment=experiment)
             results.append(result)
-            if on_run is not None:
-                on_run(result)
+            group_results.append(result)
+            if plan and plan.seed_ensemble and len(group) < seeds:
+                continue  # store the seeds of an ensemble once the ensemble's metric is known
+            for done in group_results:
+                if store is not None:
+                    done.run_id = store.save_run(done.trace, done.config, experiment=experiment)
+                if on_run is not None:
+                    on_run(done)
+            group_results = []
     return results
 
 

@@ -112,10 +112,10 @@ def train(spec: str | Spec | OptimizerFactory, task: Any, *, epochs: float | Non
     for name, value in (("max_steps", max_steps), ("max_seconds", max_seconds), ("eval_every", eval_every)):
         if value is not None and not value > 0:
             raise ValueError(f"{name}={value!r} must be positive")
-    schedule_fn = None if schedule is None else (schedule if callable(schedule) else parse_schedule(schedule))
-    scheduler = LRSchedule(optimizer, schedule_fn) if schedule_fn is not None else None
-
     steps_per_epoch = math.ceil(task.num_train / size)
+    # a spec with unit=epoch counts epochs of this run's length; a callable is used as it is
+    schedule_fn = None if schedule is None else parse_schedule(schedule, steps_per_epoch=steps_per_epoch)
+    scheduler = LRSchedule(optimizer, schedule_fn) if schedule_fn is not None else None
     total_steps = math.ceil(epochs * steps_per_epoch)
     if max_steps is not None:
         total_steps = min(total_steps, int(max_steps))

@@ -7,8 +7,10 @@ the wall time since the start in seconds). A run that diverges (non-finite or ex
 :mod:`optimlab.engine.divergence`) ends with outcome "diverged" at that step instead of raising.
 
 Outcomes (``Trace.outcome``): "converged" (f within ``tol`` of the global minimum), "diverged",
-"in a local minimum", "stalled at a saddle" (near a critical point that is no minimum), or
-"completed" (the budget ran out elsewhere: still descending, or on a plateau).
+"unbounded below" (f fell without bound on a landscape that has no minimum, e.g. after escaping
+the saddle of x^2 - y^2), "in a local minimum", "stalled at a saddle" (near a critical point that
+is no minimum), "still descending (slow)" (f fell at every step but did not converge), or
+"completed" (the budget ran out elsewhere: bouncing, or wandering with noise).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from .divergence import has_diverged
 LOCAL_MINIMUM = "in a local minimum"
 STALLED_AT_SADDLE = "stalled at a saddle"
 SLOW = "still descending (slow)"
+UNBOUNDED_BELOW = "unbounded below"  # f fell past -1e6 max(|f(x0)|, 1) where f has no minimum
 NEAR_FRACTION = 0.05  # "near" a critical point: within 5% of the domain's widest side
 SETTLED_GRADIENT = 0.01  # ... with a gradient below 1% of the one at the start
 
@@ -57,7 +60,8 @@ def _row(step: int, x: Tensor, f: float, grad: Tensor, lr: float | None, elapsed
 
 def run_trajectory(spec: str | Spec, landscape: Landscape | str, steps: int = 100, *,
                    start: Sequence[float] | Tensor | None = None, schedule: str | Spec | None = None,
-                   noise: float = 0.0, seed: int = 0, tol: float = 1e-6) -> Trace:
+                   noise: float = 0.0, seed: int = 0, tol: float = 1e-6,
+                   max_seconds: float | None = None) -> Trace:
     """Optimize ``landscape`` from ``start`` with the optimizer ``spec`` for ``steps`` steps.
 
     Args:
@@ -70,6 +74,8 @@ def run_trajectory(spec: str | Spec, landscape: Landscape | str, steps: int = 10
         noise: std of Gaussian noise added to every gradient component the optimizer sees (default:
             the landscape's own ``noise``); ``seed`` seeds it.
         tol: "converged" means f - f* <= tol at the end (f*: the global minimum value).
+        max_seconds: wall-clock budget; the run stops after the step that exceeds it, with
+            ``meta["stopped_early"] = True``, and its outcome judges the steps done.
     """
     landscape = get_landscape(landscape)
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
@@ -118,8 +124,15 @@ def run_trajectory(spec: str | Spec, landscape: Landscape | str, steps: int = 10
             f, grad = math.nan, torch.full_like(grad, math.nan)
         rows.append(_row(step, x, f, grad, lr, time.perf_counter() - began))
         if has_diverged(f, rows[0]["f"]):
-            trace.outcome, trace.diverged_at = DIVERGED, step
+            if math.isfinite(f) and f < rows[0]["f"] and landscape.global_min is None:
+                trace.outcome = UNBOUNDED_BELOW  # escaped downhill on an f with no minimum: not a failure
+                trace.meta["stopped_at"] = step
+            else:
+                trace.outcome, trace.diverged_at = DIVERGED, step
             return trace
+        if max_seconds is not None and step < steps and rows[-1]["time"] >= max_seconds:
+            trace.meta["stopped_early"] = True
+            break
     trace.outcome = classify_outcome(trace, landscape, tol)
     return trace
 
@@ -199,4 +212,4 @@ def distance_to_nearest_minimum(landscape: Landscape, point: Sequence[float]) ->
 
 
 __all__ = ["run_trajectory", "classify_outcome", "steps_to_tolerance", "distance_to_nearest_minimum",
-           "LOCAL_MINIMUM", "STALLED_AT_SADDLE", "SLOW"]
+           "LOCAL_MINIMUM", "STALLED_AT_SADDLE", "SLOW", "UNBOUNDED_BELOW"]

@@ -46,6 +46,11 @@ def effective_window(beta: float) -> float:
     return 1.0 / (1.0 - beta)
 
 
+def ema_(average: Tensor, value: Tensor, decay: float) -> Tensor:
+    """Exponential moving average in place: a <- decay * a + (1 - decay) * x, as ``lerp_``."""
+    return average.lerp_(value, 1 - decay)
+
+
 def regularized_gradient(param: Tensor, grad: Tensor, weight_decay: float, maximize: bool) -> Tensor:
     """g <- (-g if maximize) + weight_decay * w: ascent and coupled L2 regularization."""
     if maximize:

@@ -23,6 +23,21 @@ def run_rows(records: Sequence[dict[str, Any]]) -> list[list[str]]:
             for r in records]
 
 
+def sharpness_figures(runs: Sequence[tuple[Trace, dict[str, Any]]], out: Path) -> list[tuple[str, Path]]:
+    """Sharpness vs the stability threshold, for the first tracked seed of each optimizer."""
+    from .curvature import plot_sharpness
+
+    figures, drawn = [], set()
+    for trace, record in runs:
+        if "sharpness" not in trace.meta or record["optimizer"] in drawn:
+            continue
+        drawn.add(record["optimizer"])
+        path = plot_sharpness(trace, out / f"sharpness_{len(drawn)}.png",
+                              title=f"{record['optimizer']} (seed {record['seed']})")
+        figures.append((f"Sharpness and stability threshold: {record['optimizer']}", path))
+    return figures
+
+
 def write_compare_report(runs: Sequence[tuple[Trace, dict[str, Any]]], out_dir: str | Path, title: str,
                          intro: Sequence[str] = (), target: str | None = None) -> Path:
     """Figures (PNG), ``results.json`` and ``index.html`` in ``out_dir``; returns the HTML path.
@@ -34,6 +49,7 @@ def write_compare_report(runs: Sequence[tuple[Trace, dict[str, Any]]], out_dir: 
     records = [record for _, record in runs]
     metric = runs[0][0].meta.get("metric", "acc") if runs else "acc"
     figures = write_training_figures([(record["optimizer"], trace) for trace, record in runs], out)
+    figures += sharpness_figures(runs, out)
     headers, rows = aggregate(records, metric, target)
     (out / "results.json").write_text(json.dumps(json_safe(records), indent=1))
     tables = [(f"Summary (mean ± std over seeds; metric: {metric})", headers, rows), ("Runs", RUN_HEADERS, run_rows(records))]

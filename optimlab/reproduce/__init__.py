@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from . import cs231n_landscapes, d2l_landscapes, training_scenes
+from . import cs231n_landscapes, d2l_landscapes, ensembles, training_scenes
 from .context import Budget
 from .page import ExperimentResult, write_result
 
@@ -52,6 +52,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
     Experiment("adam-bias-correction", "Adam's first steps without and with bias correction", cs231n_landscapes.adam_bias_correction),
     Experiment("lr-decay", "step / exponential / 1/t decay vs constant lr for SGD on digits", training_scenes.lr_decay),
     Experiment("lbfgs-batch", "L-BFGS full batch vs minibatch on softmax regression", training_scenes.lbfgs_batch),
+    Experiment("ensembles", "seed ensembles, snapshot ensembles with cyclic lr, EMA/SWA averaging", ensembles.ensembles),
     Experiment("normalization", "standardized vs raw features: condition number, sensitivity, GD", training_scenes.normalization),
     Experiment("initialization", "too small / too large / Xavier init: activations per layer", training_scenes.initialization),
     Experiment("overfitting", "training vs validation loss on a small training set", training_scenes.overfitting),

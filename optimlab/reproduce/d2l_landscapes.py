@@ -169,10 +169,12 @@ def adaptive(budget: Budget) -> ExperimentResult:
     result.add_figure("adaptive_valley.png", plot_traces(traces, title="AdaGrad, RMSProp, Adam on 0.1*x1^2 + 2*x2^2"))
     long = trajectories("valley", ["adagrad:lr=0.4,eps=1e-6", "rmsprop:lr=0.4,alpha=0.9,eps=1e-6"], 200, start=[-5.0, -2.0])
     fig, ax = plt.subplots(figsize=(7, 4))
+    lengths = {}
     for trace in long:
         points = np.array([row["x"] for row in trace.steps])
-        ax.semilogy(np.arange(1, len(points)), np.linalg.norm(np.diff(points, axis=0), axis=1), label=trace.optimizer)
-    ax.set(xlabel="step", ylabel="step length ||x_t - x_{t-1}||", title="AdaGrad's steps shrink; RMSProp's do not stall")
+        lengths[trace.optimizer] = np.linalg.norm(np.diff(points, axis=0), axis=1)
+        ax.semilogy(np.arange(1, len(points)), lengths[trace.optimizer], label=trace.optimizer)
+    ax.set(xlabel="step", ylabel="step length ||x_t - x_{t-1}||", title="AdaGrad's steps shrink; RMSProp's stay of order lr")
     ax.legend()
     fig.tight_layout()
     result.add_figure("adaptive_step_size.png", fig)
@@ -180,6 +182,10 @@ def adaptive(budget: Budget) -> ExperimentResult:
         f"AdaGrad lr 0.4 slows down as squared gradients pile up: x1 = {final_point(traces[0])[0]:.6f} after 20 steps.",
         f"AdaGrad lr 2 compensates: x1 = {final_point(traces[1])[0]:.6f}.",
         f"RMSProp (gamma 0.9) forgets old gradients and keeps its step: x1 = {final_point(traces[2])[0]:.6f}.",
+        f"Over 200 steps AdaGrad's step shrinks to {lengths[long[0].optimizer][-1]:.2g}; RMSProp's does not stall but, "
+        f"at a constant lr, does not settle either: as g -> 0 its average s -> 0 too, g/sqrt(s) stays near +-1, and it "
+        f"jitters around the minimum with steps of {np.mean(lengths[long[1].optimizer][-50:]):.2g} (lr = 0.4) over the "
+        "last 50 steps, one reason to decay its lr.",
         f"Adam lr 0.4 ends at ({final_point(traces[3])[0]:.4f}, {final_point(traces[3])[1]:.4f}); "
         "with lr this large its momentum overshoots before settling.",
     ]

@@ -176,7 +176,7 @@ def normalization(budget: Budget) -> ExperimentResult:
         "CS231n Training Neural Networks II, recap: data preprocessing",
         "Before normalization the loss is very sensitive to small changes in the weights; how much, and what "
         "does it do to gradient descent?")
-    rows, numbers = [], {}
+    rows, numbers, gaps = [], {}, {}
     for standardized in (False, True):
         task = get_task("airfoil-linear", standardize=standardized, dtype=torch.float64)
         x, y = task.data("train")
@@ -194,12 +194,22 @@ def normalization(budget: Budget) -> ExperimentResult:
         trace = train(f"gd:lr={lr}", task, epochs=budget.epochs(100, 30), batch_size="full")
         gap = final_loss(trace) / loss_star - 1
         label = "standardized" if standardized else "raw units"
+        gaps[f"{label} (condition number {kappa:.3g})"] = (trace.column("epoch", "epochs"),
+                                                          [row["train_loss"] / loss_star - 1 for row in trace.epochs])
         rows.append([label, float(eigenvalues[-1]), float(eigenvalues[0]), kappa, sensitivity, lr, gap])
         numbers[label] = {"condition_number": kappa, "sensitivity": sensitivity, "gd_gap": gap}
     result.tables.append(Table("Linear regression on airfoil: Hessian X^T X / n (with bias column)",
                                ["features", "lambda_max", "lambda_min", "condition number",
                                 "loss change for a 0.1% weight change", "GD lr = 1/lambda_max",
                                 "GD: relative gap to optimum after the epochs"], rows))
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for label, (epochs, values) in gaps.items():
+        ax.semilogy(epochs, [max(v, 1e-16) for v in values], label=label)
+    ax.set(xlabel="epoch (one full-batch GD step each, lr = 1/lambda_max)", ylabel="(L - L*) / L*  (log)",
+           title="Gradient descent on airfoil linear regression: raw vs standardized features")
+    ax.legend()
+    fig.tight_layout()
+    result.add_figure("normalization_gd.png", fig)
     raw, scaled = rows
     result.findings += [
         f"In raw units (frequency in Hz up to 20,000, thickness in metres) the condition number is {raw[3]:.3g}; "

@@ -1,0 +1,253 @@
+"""What the API computes: landscape grids with their critical points, and optimizer trajectories.
+
+Plain functions of plain values (no FastAPI here), so they run in worker threads and in tests.
+Trajectories come from :func:`optimlab.engine.trajectory.run_trajectory`, the engine the CLI uses.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import re
+import time
+from functools import lru_cache
+from typing import Any, Iterable
+
+import torch
+
+from ..optim.registry import OPTIMIZERS
+from ..schedules import SCHEDULES
+from ..spec import Spec
+from ..trace import Trace
+from .models import MAX_OPTIMIZERS, MAX_STEPS, TraceRequest
+
+# torch's plumbing flags: accepted for drop-in signatures, not something to play with on a page.
+HIDDEN_HYPERPARAMETERS = {"foreach", "fused", "capturable", "differentiable", "maximize"}
+
+
+def finite_or_none(value: Any) -> float | None:
+    """JSON has no NaN or infinity: a diverged value becomes null."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def as_point(value: Any) -> list[float]:
+    """A point given as a number, tuple, list or tensor, as a list of floats."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach().reshape(-1).tolist()
+    if isinstance(value, (int, float)):
+        return [float(value)]
+    return [float(v) for v in value]
+
+
+def domain_of(landscape: Any) -> list[list[float]]:
+    """[[xmin, xmax]] for 1-D, [[xmin, xmax], [ymin, ymax]] for 2-D."""
+    return [[float(low), float(high)] for low, high in landscape.bounds]
+
+
+def evaluate(landscape: Any, points: Iterable[list[float]]) -> list[float | None]:
+    """f at each point, in one call of the landscape's vectorized f."""
+    points = list(points)
+    if not points:
+        return []
+    with torch.no_grad():
+        values = landscape.f(torch.tensor(points, dtype=torch.float64))
+    return [finite_or_none(v) for v in values.reshape(-1).tolist()]
+
+
+def landscape_summary(landscape: Any) -> dict[str, Any]:
+    return {
+        "name": landscape.name,
+        "spec": landscape.spec,
+        "dim": int(landscape.dim),
+        "formula": landscape.formula,
+        "description": landscape.description,
+        "start": as_point(landscape.start),
+        "domain": domain_of(landscape),
+        "minima": [{"x": as_point(m.point), "f": finite_or_none(m.value), "kind": "minimum"} for m in landscape.minima],
+        "global_min": finite_or_none(landscape.global_min) if landscape.global_min is not None else None,
+    }
+
+
+def list_landscapes() -> list[dict[str, Any]]:
+    from ..landscapes import LANDSCAPES
+
+    return [landscape_summary(landscape) for landscape in LANDSCAPES.values()]
+
+
+def critical_points(landscape: Any) -> list[dict[str, Any]]:
+    """The critical points optimlab.analysis finds in the domain, each as {x, f, kind}.
+
+    kind is the analysis's classification by Hessian eigenvalues: minimum, maximum, saddle or
+    degenerate; a global minimum is reported as "global minimum".
+    """
+    from ..analysis.critical_points import find_critical_points
+
+    return [{"x": as_point(point.point), "f": finite_or_none(point.value),
+             "kind": f"global {point.kind}" if point.is_global_min else str(point.kind)}
+            for point in find_critical_points(landscape)]
+
+
+@lru_cache(maxsize=64)
+def surface(spec: str, resolution: int) -> dict[str, Any]:
+    """The landscape on a resolution x resolution grid over its domain (1-D: resolution points)."""
+    from ..landscapes import get_landscape
+
+    landscape = get_landscape(spec)
+    summary = landscape_summary(landscape)
+    axes = [torch.linspace(low, high, resolution, dtype=torch.float64) for low, high in summary["domain"]]
+    with torch.no_grad():
+        if landscape.dim == 1:
+            z = [finite_or_none(v) for v in landscape.f(axes[0].unsqueeze(-1)).tolist()]
+        else:
+            grid_x, grid_y = torch.meshgrid(axes[0], axes[1], indexing="xy")  # shape (len(y), len(x))
+            values = landscape.f(torch.stack([grid_x, grid_y], dim=-1))
+            z = [[finite_or_none(v) for v in row] for row in values.tolist()]
+    points = critical_points(landscape)
+    minimum_values = [p["f"] for p in points + summary["minima"] if "minimum" in p["kind"] and p["f"] is not None]
+    if summary["global_min"] is not None:
+        minimum_values.append(summary["global_min"])
+    return {
+        **summary,
+        "x": axes[0].tolist(),
+        "y": axes[1].tolist() if landscape.dim == 2 else None,
+        "z": z,
+        "f_star": min(minimum_values) if minimum_values else None,
+        "critical_points": points,
+    }
+
+
+def _kind_of(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        return "pair"
+    return "text"
+
+
+def _hyperparameters(defaults: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for name, default in defaults.items():
+        if name in HIDDEN_HYPERPARAMETERS or default is None and name != "lr":
+            continue
+        if isinstance(default, tuple):
+            default = list(default)
+        rows.append({"name": name, "default": default, "kind": _kind_of(default)})
+    return rows
+
+
+def list_optimizers() -> list[dict[str, Any]]:
+    return [
+        {"name": entry.name, "class_name": entry.class_path.split(":")[1], "description": entry.description,
+         "needs_closure": entry.needs_closure, "hyperparameters": _hyperparameters(entry.all_defaults())}
+        for entry in OPTIMIZERS.values()
+    ]
+
+
+def _schedule_arguments(factory: Any) -> list[dict[str, Any]]:
+    """A schedule's arguments; a required one, or an optional one defaulting to None, has
+    default None and the kind of its annotation."""
+    rows = []
+    for parameter in inspect.signature(factory).parameters.values():
+        if parameter.kind is not parameter.POSITIONAL_OR_KEYWORD:
+            continue
+        required = parameter.default is inspect.Parameter.empty
+        if not required and parameter.default is not None:
+            rows.extend(_hyperparameters({parameter.name: parameter.default}))
+            continue
+        annotation = str(parameter.annotation)
+        kind = ("list" if re.search(r"tuple|list|Sequence", annotation) else "int" if "int" in annotation
+                else "float" if "float" in annotation else "text")
+        rows.append({"name": parameter.name, "default": None, "kind": kind, "required": required})
+    return rows
+
+
+def list_schedules() -> list[dict[str, Any]]:
+    rows = []
+    for name, factory in SCHEDULES.items():
+        doc = (inspect.getdoc(factory) or "").splitlines()
+        rows.append({"name": name, "description": doc[0] if doc else "",
+                     "hyperparameters": _schedule_arguments(factory)})
+    return rows
+
+
+def trace_result(label: str, spec: Spec, trace: Trace, seconds: float, steps_requested: int) -> dict[str, Any]:
+    rows = trace.steps
+    steps_run = max(len(rows) - 1, 0)
+    stopped_early = bool(trace.meta.get("stopped_early"))
+    text = trace.outcome_text
+    if stopped_early:
+        text += f" (stopped at step {steps_run} of {steps_requested}: time budget)"
+    return {
+        "label": label,
+        "spec": str(spec),
+        "outcome": trace.outcome,
+        "outcome_text": text,
+        "diverged_at": trace.diverged_at,
+        "steps_run": steps_run,
+        "stopped_early": stopped_early,
+        "seconds": seconds,
+        "x": [[finite_or_none(v) for v in as_point(row["x"])] for row in rows],
+        "f": [finite_or_none(row.get("f")) for row in rows],
+        "grad_norm": [finite_or_none(row.get("grad_norm")) for row in rows],
+        "lr": [finite_or_none(row.get("lr")) for row in rows],
+    }
+
+
+def skipped_result(label: str, spec: Spec, start: list[float], reason: str) -> dict[str, Any]:
+    return {"label": label, "spec": str(spec), "outcome": "skipped", "outcome_text": reason,
+            "diverged_at": None, "steps_run": 0, "stopped_early": True, "seconds": 0.0, "x": [start],
+            "f": [None], "grad_norm": [None], "lr": [None]}
+
+
+def run_scene(request: TraceRequest, max_seconds: float) -> dict[str, Any]:
+    """Run every optimizer of the request on its landscape, within about `max_seconds` of wall time.
+
+    Optimizers run one after the other with the same seed (the same gradient-noise draws). Each
+    gets an equal share of the time left; one that cannot finish its steps in its share stops at
+    the deadline (``stopped_early``; the outcome text says at which step), one that gets no time
+    is reported as skipped. ``truncated`` is true when any run was cut.
+    """
+    from ..engine.trajectory import run_trajectory
+    from ..landscapes import get_landscape
+
+    began = time.perf_counter()
+    landscape = get_landscape(request.landscape)
+    start = list(request.start) if request.start is not None else as_point(landscape.start)
+    schedule = str(request.schedule.to_spec()) if request.schedule else None
+    results = []
+    for index, optimizer in enumerate(request.optimizers):
+        spec = optimizer.to_spec()
+        label = optimizer.label or str(spec)
+        remaining = max_seconds - (time.perf_counter() - began)
+        if remaining <= 0:
+            results.append(skipped_result(label, spec, start, f"not run: time budget of {max_seconds:g} s spent"))
+            continue
+
+        ran = time.perf_counter()
+        share = remaining / (len(request.optimizers) - index)  # what the others do not use carries over
+        trace = run_trajectory(spec, landscape, request.steps, start=start, schedule=schedule, noise=request.noise,
+                               seed=request.seed, tol=request.tol, max_seconds=share)
+        results.append(trace_result(label, spec, trace, time.perf_counter() - ran, request.steps))
+    return {
+        "landscape": landscape.spec,
+        "dim": int(landscape.dim),
+        "start": start,
+        "steps": request.steps,
+        "noise": request.noise,
+        "schedule": schedule,
+        "traces": results,
+        "truncated": any(result["stopped_early"] for result in results),
+        "elapsed_seconds": time.perf_counter() - began,
+        "limits": {"max_steps": MAX_STEPS, "max_optimizers": MAX_OPTIMIZERS, "max_seconds": max_seconds},
+    }
+
+
+__all__ = ["list_landscapes", "list_optimizers", "list_schedules", "surface", "run_scene"]

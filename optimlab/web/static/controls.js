@@ -1,0 +1,95 @@
+// The sidebar's editors: optimizer cards (name, colour, hyperparameters) and the schedule's fields.
+// Each editor reads/writes a plain object and calls onChange() after every edit.
+
+import { formatValue, parseValue } from "./scene.js";
+
+function element(tag, attributes = {}, children = []) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attributes)) {
+    if (key === "class") node.className = value;
+    else if (key === "text") node.textContent = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value);
+  }
+  for (const child of children) node.append(child);
+  return node;
+}
+export { element };
+
+/** A value typed into a field, checked against the kind the API announced; throws with a message. */
+export function readField(kind, text, name) {
+  const value = parseValue(String(text));
+  if (kind === "pair") {
+    if (!Array.isArray(value) || value.length !== 2 || value.some((v) => typeof v !== "number")) {
+      throw new Error(`${name}=${text} must be two numbers like 0.9/0.999`);
+    }
+    return value;
+  }
+  if (kind === "list") {
+    const list = Array.isArray(value) ? value : [value];
+    if (list.some((v) => typeof v !== "number")) throw new Error(`${name}=${text} must be numbers like 10/20/30`);
+    return list;
+  }
+  if ((kind === "float" || kind === "int") && typeof value !== "number") throw new Error(`${name}=${text} is not a number`);
+  return value;
+}
+
+/** Labelled inputs for `info.hyperparameters`, editing `values` (only non-defaults are kept). */
+export function hyperparameterFields(info, values, onChange) {
+  const grid = element("div", { class: "hp-grid" });
+  for (const hp of info.hyperparameters) {
+    const id = `hp-${Math.random().toString(36).slice(2, 9)}`;
+    const current = hp.name in values ? values[hp.name] : hp.default;
+    let input;
+    if (hp.kind === "bool") {
+      input = element("input", { type: "checkbox", id, "data-hp": hp.name });
+      input.checked = Boolean(current);
+      input.addEventListener("change", () => {
+        if (input.checked === Boolean(hp.default)) delete values[hp.name];
+        else values[hp.name] = input.checked;
+        onChange();
+      });
+    } else {
+      input = element("input", { type: "text", id, inputmode: "decimal", spellcheck: "false", "data-hp": hp.name,
+        value: current === null ? "" : formatValue(current), placeholder: hp.required ? "required" : hp.default === null ? "optional" : "" });
+      input.addEventListener("change", () => {
+        try {
+          const value = readField(hp.kind, input.value, hp.name);
+          input.classList.remove("invalid");
+          input.title = "";
+          if (hp.default !== null && formatValue(value) === formatValue(hp.default)) delete values[hp.name];
+          else values[hp.name] = value;
+        } catch (error) {
+          input.classList.add("invalid");
+          input.title = error.message;
+          values[hp.name] = input.value; // sent as typed: the server answers with a clear 422
+        }
+        onChange();
+      });
+    }
+    grid.append(element("label", { for: id, class: hp.kind === "bool" ? "hp bool" : "hp" },
+      [element("span", { text: hp.name, title: hp.name }), input]));
+  }
+  return grid;
+}
+
+/** One optimizer card: colour, name, remove button, hyperparameters. */
+export function optimizerCard(optimizer, catalogue, { onChange, onRemove, onRename, removable }) {
+  const info = catalogue.find((entry) => entry.name === optimizer.name);
+  const names = element("select", { class: "opt-name", "aria-label": "optimizer" },
+    catalogue.map((entry) => element("option", { value: entry.name, text: entry.name })));
+  names.value = optimizer.name;
+  names.addEventListener("change", () => onRename(names.value));
+  const colour = element("input", { type: "color", class: "opt-colour", value: optimizer.color, "aria-label": "colour" });
+  colour.addEventListener("input", () => { optimizer.color = colour.value; onChange(); });
+  const remove = element("button", { class: "icon-button", type: "button", title: "remove this optimizer",
+    "aria-label": "remove optimizer", text: "×", onclick: onRemove });
+  remove.disabled = !removable;
+  const header = element("div", { class: "opt-header" }, [colour, names, remove]);
+  const description = element("div", { class: "opt-description", text: info ? info.description : "" });
+  const card = element("div", { class: "opt-card" }, [header, description]);
+  card.style.setProperty("--accent", optimizer.color);
+  colour.addEventListener("input", () => card.style.setProperty("--accent", colour.value));
+  if (info) card.append(hyperparameterFields(info, optimizer.hyperparameters, onChange));
+  return card;
+}
