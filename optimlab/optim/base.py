@@ -258,7 +258,10 @@ def compile_rule(rule: Callable[..., None]) -> Callable[..., None]:
     without its params list. Inductor caches compiled kernels on disk across runs
     (``TORCHINDUCTOR_CACHE_DIR``), so a second run compiles in a fraction of the first's time.
     """
-    compiled = torch.compile(rule)  # a second buffer size compiles once more, size-generic
+    # dynamic=False: one static kernel per buffer size. A group's size is fixed for the whole run, and the
+    # size-generic kernel torch.compile would switch to at a second size ran 2x slower on CPU (31.7 vs 17.0 ms
+    # per Adam step on 25M parameters; benchmarks/step_throughput.py).
+    compiled = torch.compile(rule, dynamic=False)
     scalars: dict[tuple[torch.device, torch.dtype], tuple[Tensor, Tensor]] = {}
 
     def run(param: Tensor, grad: Tensor, state: dict[str, Tensor], group: dict[str, Any], step=None) -> None:
