@@ -39,6 +39,14 @@ def test_momentum_prints_the_books_numbers():
     assert "momentum:lr=0.6,momentum=0.25: epoch 20, x1: -0.126340, x2: -0.186632" in printed
 
 
+def test_adaptive_prints_the_books_numbers():
+    """D2L 11.7 / 11.8 put eps = 1e-6 inside the square root; eps_inside_sqrt=True does the same."""
+    printed = d2l_landscapes.adaptive(QUICK).printed
+    assert "adagrad:lr=0.4,eps=1e-06,eps_inside_sqrt=true: epoch 20, x1: -2.382563, x2: -0.158591" in printed
+    assert "adagrad:lr=2,eps=1e-06,eps_inside_sqrt=true: epoch 20, x1: -0.002295, x2: -0.000000" in printed
+    assert "rmsprop:lr=0.4,alpha=0.9,eps=1e-06,eps_inside_sqrt=true: epoch 20, x1: -0.010599, x2: 0.000000" in printed
+
+
 def test_adam_bias_correction_matches_the_closed_form():
     result = EXPERIMENTS["adam-bias-correction"].run(QUICK)
     # first step without correction: lr * (1 - beta1) / sqrt(1 - beta2); with it: lr * sign(g)

@@ -33,6 +33,9 @@ class Adagrad(RuleOptimizer):
             s_t <- s_{t-1} + g_t^2
             w_t <- w_{t-1} - lr_t * g_t / (sqrt(s_t) + eps)
 
+    Convention: eps outside the square root (torch); ``eps_inside_sqrt=True`` divides by
+    sqrt(s_t + eps) instead, as D2L's code does (it reproduces the book's printed numbers).
+
     Each coordinate's step shrinks like 1/sqrt(sum of its squared gradients): large for rare
     features, small for frequent ones, and ever smaller on a long run (the notes' caveat).
     State keys: ``step``, ``sum`` (created at construction, as torch does).
@@ -55,6 +58,7 @@ class Adagrad(RuleOptimizer):
         maximize: bool = False,
         differentiable: bool = False,
         fused: bool | None = None,
+        eps_inside_sqrt: bool = False,
     ) -> None:
         check_lr(lr)
         check_nonnegative("lr_decay", lr_decay)
@@ -66,6 +70,8 @@ class Adagrad(RuleOptimizer):
             initial_accumulator_value=initial_accumulator_value, foreach=foreach, maximize=maximize,
             differentiable=differentiable, fused=fused,
         )
+        if eps_inside_sqrt:  # a group key only when used: the default state_dict layout stays torch's
+            defaults["eps_inside_sqrt"] = True
         super().__init__(params, defaults)
         for group in self.param_groups:
             for param in group["params"]:
@@ -82,7 +88,8 @@ class Adagrad(RuleOptimizer):
     ) -> None:
         step = _next_step(state) if step is None else step
         grad = rules.regularized_gradient(param, grad, group["weight_decay"], group["maximize"])
-        rules.adagrad_(param, grad, state["sum"], lr=group["lr"], lr_decay=group["lr_decay"], eps=group["eps"], step=step)
+        rules.adagrad_(param, grad, state["sum"], lr=group["lr"], lr_decay=group["lr_decay"], eps=group["eps"], step=step,
+                       eps_inside_sqrt=group.get("eps_inside_sqrt", False))
 
 
 class RMSprop(RuleOptimizer):
@@ -100,7 +107,8 @@ class RMSprop(RuleOptimizer):
             else:      w_t <- w_{t-1} - lr * d_t
 
     Unlike AdaGrad's sum, the leaky average forgets: the step stops shrinking on a long run.
-    Convention: eps outside the square root (torch); D2L writes ``sqrt(s + eps)``.
+    Convention: eps outside the square root (torch); ``eps_inside_sqrt=True`` divides by
+    sqrt(s + eps) instead, as D2L's code does (it reproduces the book's printed numbers).
     State keys: ``step``, ``square_avg``, ``momentum_buffer`` (momentum > 0), ``grad_avg`` (centered).
     """
 
@@ -119,6 +127,7 @@ class RMSprop(RuleOptimizer):
         differentiable: bool = False,
         *,
         fused: bool | None = None,
+        eps_inside_sqrt: bool = False,
     ) -> None:
         check_lr(lr)
         check_unit_interval("alpha", alpha, closed_right=True)
@@ -129,6 +138,8 @@ class RMSprop(RuleOptimizer):
             lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum, centered=centered,
             capturable=capturable, foreach=foreach, maximize=maximize, differentiable=differentiable, fused=fused,
         )
+        if eps_inside_sqrt:  # a group key only when used: the default state_dict layout stays torch's
+            defaults["eps_inside_sqrt"] = True
         super().__init__(params, defaults)
 
     def init_state(self, param: Tensor, group: dict[str, Any]) -> dict[str, Tensor]:
@@ -148,7 +159,7 @@ class RMSprop(RuleOptimizer):
         rules.rmsprop_(
             param, grad, state["square_avg"], state.get("grad_avg"), state.get("momentum_buffer"),
             lr=group["lr"], alpha=group["alpha"], eps=group["eps"], momentum=group["momentum"],
-            centered=group["centered"],
+            centered=group["centered"], eps_inside_sqrt=group.get("eps_inside_sqrt", False),
         )
 
 

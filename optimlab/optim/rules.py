@@ -7,7 +7,8 @@ conventions of torch.optim where libraries differ:
 
 * momentum is ``v = mu*v + (1 - dampening)*g`` (torch), not ``v = beta*v + lr*g`` (D2L); the two
   are the same method with the lr moved in or out of the velocity;
-* eps is added *outside* the square root (torch, Kingma & Ba); D2L writes it inside for RMSProp.
+* eps is added *outside* the square root (torch, Kingma & Ba); D2L writes it inside for AdaGrad
+  and RMSProp (``eps_inside_sqrt=True`` reproduces the book's printed numbers).
 
 The step counter ``step`` is the number of this update, starting at 1. ``lr`` and ``step`` may
 also be 0-d tensors: the compiled flat path passes them so, so that a new learning rate (a
@@ -102,18 +103,29 @@ def sgd_(
     descend_(param, grad, lr)
 
 
+def root_mean_square(second_moment: Tensor, eps: float, eps_inside_sqrt: bool = False) -> Tensor:
+    """The denominator of the adaptive methods: sqrt(s) + eps, or sqrt(s + eps) when ``eps_inside_sqrt``.
+
+    torch and Kingma & Ba add eps outside the root; D2L's AdaGrad and RMSProp code adds it inside.
+    """
+    if eps_inside_sqrt:
+        return second_moment.add(eps).sqrt_()
+    return second_moment.sqrt().add_(eps)
+
+
 def adagrad_(
-    param: Tensor, grad: Tensor, sum_: Tensor, *, lr: float | Tensor, lr_decay: float, eps: float, step: float | Tensor
+    param: Tensor, grad: Tensor, sum_: Tensor, *, lr: float | Tensor, lr_decay: float, eps: float,
+    step: float | Tensor, eps_inside_sqrt: bool = False,
 ) -> None:
     """AdaGrad: per-coordinate steps shrink with the accumulated squared gradients.
 
     s_t = s_{t-1} + g_t^2
     w_t = w_{t-1} - lr_t * g_t / (sqrt(s_t) + eps),   lr_t = lr / (1 + (t - 1) * lr_decay)
+    (``eps_inside_sqrt``: g_t / sqrt(s_t + eps), as D2L writes it)
     """
     clr = once_per_step(lr / (1 + (step - 1) * lr_decay))
     sum_.addcmul_(grad, grad, value=1)
-    std = sum_.sqrt().add_(eps)
-    descend_ratio_(param, grad, std, clr)
+    descend_ratio_(param, grad, root_mean_square(sum_, eps, eps_inside_sqrt), clr)
 
 
 def rmsprop_(
@@ -128,21 +140,22 @@ def rmsprop_(
     eps: float,
     momentum: float,
     centered: bool,
+    eps_inside_sqrt: bool = False,
 ) -> None:
     """RMSProp: divide by a leaky average of squared gradients (gamma = alpha).
 
     s_t = alpha * s_{t-1} + (1 - alpha) * g_t^2
     centered: m_t = alpha * m_{t-1} + (1 - alpha) * g_t,  s_t <- s_t - m_t^2
-    d_t = g_t / (sqrt(s_t) + eps)
+    d_t = g_t / (sqrt(s_t) + eps)          (``eps_inside_sqrt``: g_t / sqrt(s_t + eps), as D2L)
     w_t = w_{t-1} - lr * d_t,  or with momentum: b_t = mu * b_{t-1} + d_t,  w_t = w_{t-1} - lr * b_t
     """
     square_avg.mul_(alpha).addcmul_(grad, grad, value=1 - alpha)
     if centered:
         grad_avg.lerp_(grad, 1 - alpha)
-        avg = square_avg.addcmul(grad_avg, grad_avg, value=-1).sqrt_()
+        variance = square_avg.addcmul(grad_avg, grad_avg, value=-1)
     else:
-        avg = square_avg.sqrt()
-    avg.add_(eps)
+        variance = square_avg
+    avg = root_mean_square(variance, eps, eps_inside_sqrt)
     if momentum > 0:
         momentum_buffer.mul_(momentum).addcdiv_(grad, avg)
         descend_(param, momentum_buffer, lr)

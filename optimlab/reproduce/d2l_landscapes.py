@@ -160,14 +160,16 @@ def adaptive(budget: Budget) -> ExperimentResult:
         "adaptive", "AdaGrad, RMSProp and Adam on the valley",
         "D2L 11.7 AdaGrad, 11.8 RMSProp, 11.10 Adam",
         "Per-coordinate step sizes: how do AdaGrad's shrinking steps, RMSProp's leaky average and Adam compare?")
-    specs = ["adagrad:lr=0.4,eps=1e-6", "adagrad:lr=2,eps=1e-6", "rmsprop:lr=0.4,alpha=0.9,eps=1e-6", "adam:lr=0.4"]
+    # eps inside the sqrt with eps = 1e-6, as D2L's code: the printed numbers match the book's digits
+    d2l = "eps=1e-6,eps_inside_sqrt=true"
+    specs = [f"adagrad:lr=0.4,{d2l}", f"adagrad:lr=2,{d2l}", f"rmsprop:lr=0.4,alpha=0.9,{d2l}", "adam:lr=0.4"]
     traces = trajectories("valley", specs, 20, start=[-5.0, -2.0])
     for trace in traces:
         result.print_line(f"{trace.optimizer}: {notes_line(trace)}")
     result.tables.append(Table("20 steps from (-5, -2)", ["optimizer", "x1", "x2", "f"],
                                [[t.optimizer, *final_point(t), t.steps[-1]["f"]] for t in traces]))
     result.add_figure("adaptive_valley.png", plot_traces(traces, title="AdaGrad, RMSProp, Adam on 0.1*x1^2 + 2*x2^2"))
-    long = trajectories("valley", ["adagrad:lr=0.4,eps=1e-6", "rmsprop:lr=0.4,alpha=0.9,eps=1e-6"], 200, start=[-5.0, -2.0])
+    long = trajectories("valley", [specs[0], specs[2]], 200, start=[-5.0, -2.0])
     fig, ax = plt.subplots(figsize=(7, 4))
     lengths = {}
     for trace in long:
