@@ -1,71 +1,31 @@
 """Sweeps on a real PostgreSQL server: 2 workers on one study, one killed mid-trial (SIGKILL),
 a resumed worker; nothing lost, nothing duplicated; connections released.
 
-The fixture starts a throw-away cluster from Debian's server binaries (/usr/lib/postgresql/*/bin)
-in a temp dir on a free loopback port (as the ``postgres`` user when run as root, since initdb
-refuses root) and stops it after. Without the binaries the test is skipped, except in CI
-(``CI=true``), where ``.ci/run`` installs them and their absence is a failure.
+The fixture starts a throw-away cluster (tests/pg_server.py) and stops it after.
 """
 
 from __future__ import annotations
 
-import glob
 import os
-import pwd
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from pg_server import throwaway_postgres
 
 pytestmark = pytest.mark.postgres
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _server_bin() -> Path | None:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
-    return Path(found[-1]).parent if found else None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _as_server_user(command: list[str]) -> list[str]:
-    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
-
-
 @pytest.fixture
 def postgres_url():
-    bindir = _server_bin()
-    if bindir is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("PostgreSQL server binaries missing in CI (.ci/run installs Debian's postgresql)")
-        pytest.skip("PostgreSQL server binaries not installed (apt-get install postgresql)")
-    pytest.importorskip("psycopg2")
-    root = Path(tempfile.mkdtemp(prefix="optimlab-pg-"))
-    if os.geteuid() == 0:
-        os.chown(root, pwd.getpwnam("postgres").pw_uid, -1)
-    data, port = root / "data", _free_port()
-    run = lambda *cmd: subprocess.run(_as_server_user([str(bindir / cmd[0]), *cmd[1:]]),  # noqa: E731
-                                      check=True, capture_output=True, text=True, timeout=120)
-    run("initdb", "-D", str(data), "-U", "optimlab", "--auth=trust", "--no-sync")
-    run("pg_ctl", "-D", str(data), "-l", str(root / "log"), "-w", "-o", f"-h 127.0.0.1 -p {port} -k {root} -F", "start")
-    try:
-        run("createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "optimlab", "sweeps")
-        yield f"postgresql://optimlab@127.0.0.1:{port}/sweeps"
-    finally:
-        run("pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop")
-        shutil.rmtree(root, ignore_errors=True)
+    with throwaway_postgres("sweeps") as url:
+        yield url
 
 
 def _worker(url: str, db: str) -> subprocess.Popen:
