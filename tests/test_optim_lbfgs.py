@@ -40,8 +40,8 @@ def _rosenbrock_run(cls, steps: int, dtype=F64, **kwargs):
     return torch.stack(path), optimizer.state[w]
 
 
-def _smooth_problem_run(cls, steps: int, dtype=F64, **kwargs):
-    """Softplus-regularized least squares over three tensors (0-d, vector, matrix)."""
+def _smooth_problem(cls, dtype=F64, **kwargs):
+    """Softplus-regularized least squares over three tensors (0-d, vector, matrix): (params, optimizer, closure)."""
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(30, 6, generator=gen, dtype=F64).to(dtype)
     y = torch.randn(30, 2, generator=gen, dtype=F64).to(dtype)
@@ -56,6 +56,11 @@ def _smooth_problem_run(cls, steps: int, dtype=F64, **kwargs):
         loss.backward()
         return loss
 
+    return params, optimizer, closure
+
+
+def _smooth_problem_run(cls, steps: int, dtype=F64, **kwargs):
+    params, optimizer, closure = _smooth_problem(cls, dtype, **kwargs)
     path = []
     for _ in range(steps):
         optimizer.step(closure)
@@ -166,22 +171,9 @@ def test_line_search_result_satisfies_the_strong_wolfe_conditions(initial_step):
                          ids=["optimlab-to-torch", "torch-to-optimlab", "optimlab-to-optimlab"])
 def test_resume_across_libraries(source, target, line_search_fn):
     uninterrupted, _ = _smooth_problem_run(source, 4, line_search_fn=line_search_fn, max_iter=3)
-    gen = torch.Generator().manual_seed(0)
-    x = torch.randn(30, 6, generator=gen, dtype=F64)
-    y = torch.randn(30, 2, generator=gen, dtype=F64)
 
     def fresh(cls):
-        params = [torch.zeros((), dtype=F64, requires_grad=True), torch.zeros(2, dtype=F64, requires_grad=True),
-                  torch.zeros(6, 2, dtype=F64, requires_grad=True)]
-        optimizer = cls(params, line_search_fn=line_search_fn, max_iter=3)
-
-        def closure():
-            optimizer.zero_grad()
-            prediction = torch.tanh(x @ params[2] + params[1]) * (1 + params[0])
-            loss = ((prediction - y) ** 2).mean() + 0.01 * torch.nn.functional.softplus(params[2]).sum()
-            loss.backward()
-            return loss
-        return params, optimizer, closure
+        return _smooth_problem(cls, line_search_fn=line_search_fn, max_iter=3)
 
     params, optimizer, closure = fresh(source)
     for _ in range(2):
