@@ -20,7 +20,6 @@ warm restarts of period total_steps // M (SGDR); with a schedule that restarts, 
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -59,17 +58,6 @@ def parse_ensemble(text: str | None) -> Spec | None:
             if key in spec.kwargs:
                 check_positive_int(key, spec.kwargs[key])
     return spec
-
-
-def planned_steps(task: Any, *, epochs: float | None, batch_size: Any, max_steps: int | None) -> tuple[int, int]:
-    """(total optimizer steps, steps per epoch) that ``train`` will run with these budgets."""
-    from .training import resolve_batch_size
-
-    size = resolve_batch_size(task.default_batch_size if batch_size is None else batch_size,
-                              task.num_train, task.default_batch_size)
-    per_epoch = math.ceil(task.num_train / size)
-    total = math.ceil((task.default_epochs if epochs is None else epochs) * per_epoch)
-    return (total if max_steps is None else min(total, int(max_steps))), per_epoch
 
 
 def plan_schedule(schedule: Any, ensemble: Spec | None, total: int, per_epoch: int) -> tuple[Any, list[int]]:
@@ -172,7 +160,9 @@ class EnsemblePlan:
                 max_steps: int | None) -> tuple[Any, list[AveragingCallback]]:
         """(schedule to train with, callbacks) for one run."""
         self.task = task
-        total, per_epoch = planned_steps(task, epochs=epochs, batch_size=batch_size, max_steps=max_steps)
+        from .training import plan_steps
+
+        _, per_epoch, total = plan_steps(task, epochs=epochs, batch_size=batch_size, max_steps=max_steps)
         resolved, snapshot_at = plan_schedule(schedule, self.ensemble, total, per_epoch)
         hook = AveragingCallback(self.average, snapshot_at)
         self._hooks.append(hook)
@@ -245,4 +235,4 @@ def train_evaluated(spec: Any, task: Any, *, average: str | None = None, ensembl
 
 
 __all__ = ["train_evaluated", "EnsemblePlan", "AveragingCallback", "parse_ensemble", "plan_schedule",
-           "planned_steps", "schedule_text", "held_out_record"]
+           "schedule_text", "held_out_record"]

@@ -84,6 +84,19 @@ def resolve_batch_size(batch_size: int | str | None, num_train: int, default: in
     return min(batch_size, num_train)
 
 
+def plan_steps(task: Any, *, epochs: float | None, batch_size: int | str | None, max_steps: int | None,
+               needs_closure: bool = False) -> tuple[int, int, int]:
+    """(batch size, steps per epoch, total optimizer steps) that :func:`train` runs with these budgets.
+
+    ``batch_size`` None: the task's default, or the full batch for closure optimizers (lbfgs, newton).
+    """
+    default_batch = "full" if needs_closure else task.default_batch_size
+    size = resolve_batch_size(default_batch if batch_size is None else batch_size, task.num_train, task.default_batch_size)
+    per_epoch = math.ceil(task.num_train / size)
+    total = math.ceil((task.default_epochs if epochs is None else epochs) * per_epoch)
+    return size, per_epoch, total if max_steps is None else min(total, int(max_steps))
+
+
 def train(spec: str | Spec | OptimizerFactory, task: Any, *, epochs: float | None = None,
           batch_size: int | str | None = None, seed: int = 0, schedule: Any = None,
           max_steps: int | None = None, max_seconds: float | None = None, quiet: bool = True,
@@ -104,21 +117,17 @@ def train(spec: str | Spec | OptimizerFactory, task: Any, *, epochs: float | Non
     torch.manual_seed(seed)
     model = task.make_model()
     optimizer, spec_text, needs_closure = build_optimizer(spec, model)
-    default_batch = "full" if needs_closure else task.default_batch_size
-    size = resolve_batch_size(default_batch if batch_size is None else batch_size, task.num_train, task.default_batch_size)
     epochs = task.default_epochs if epochs is None else epochs
     if not (isinstance(epochs, (int, float)) and epochs > 0 and math.isfinite(epochs)):
         raise ValueError(f"epochs={epochs!r} must be a positive number")
     for name, value in (("max_steps", max_steps), ("max_seconds", max_seconds), ("eval_every", eval_every)):
         if value is not None and not value > 0:
             raise ValueError(f"{name}={value!r} must be positive")
-    steps_per_epoch = math.ceil(task.num_train / size)
+    size, steps_per_epoch, total_steps = plan_steps(task, epochs=epochs, batch_size=batch_size, max_steps=max_steps,
+                                                    needs_closure=needs_closure)
     # a spec with unit=epoch counts epochs of this run's length; a callable is used as it is
     schedule_fn = None if schedule is None else parse_schedule(schedule, steps_per_epoch=steps_per_epoch)
     scheduler = LRSchedule(optimizer, schedule_fn) if schedule_fn is not None else None
-    total_steps = math.ceil(epochs * steps_per_epoch)
-    if max_steps is not None:
-        total_steps = min(total_steps, int(max_steps))
     trace = Trace(spec_text, task.name, meta={
         "task": task.name, "task_options": task.options, "seed": seed, "batch_size": size,
         "batch_size_arg": "full" if size == task.num_train else size, "epochs": epochs,
@@ -228,4 +237,4 @@ def _progress(quiet: bool, total: int, title: str):  # noqa: ANN202 (a context m
                     TimeElapsedColumn(), console=Console(stderr=True), transient=True)
 
 
-__all__ = ["train", "TrainingState", "build_optimizer", "resolve_batch_size"]
+__all__ = ["train", "TrainingState", "build_optimizer", "resolve_batch_size", "plan_steps"]
