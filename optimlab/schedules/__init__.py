@@ -17,14 +17,14 @@ resuming recomputes the lr from the step instead of replaying updates.
 
 from __future__ import annotations
 
-from .adapter import LRSchedule, Schedule, lr_at
+from .adapter import LRSchedule, Schedule
 from .compose import InEpochs, Warmup, cycle_starts, snapshot_steps
 from .cyclic import CosineRestarts, Cyclic, OneCycle
 from .decay import Constant, Cosine, Exponential, InverseTime, Linear, MultiStep, Polynomial, StepDecay
 from .parse import SCHEDULES, parse_schedule
 
 __all__ = [
-    "Schedule", "SCHEDULES", "parse_schedule", "LRSchedule", "lr_at",
+    "Schedule", "SCHEDULES", "parse_schedule", "LRSchedule",
     "Constant", "StepDecay", "MultiStep", "Exponential", "InverseTime", "Polynomial", "Cosine", "Linear",
     "CosineRestarts", "Cyclic", "OneCycle", "Warmup", "InEpochs", "cycle_starts", "snapshot_steps",
 ]

@@ -56,7 +56,3 @@ class LRSchedule:
         self.last_epoch = state["last_epoch"] - 1
         self.step()
 
-
-def lr_at(schedule: Schedule, base_lr: float, step: float) -> float:
-    """The lr at ``step`` of a group whose base lr is ``base_lr``: base_lr * schedule(step)."""
-    return base_lr * schedule(step)
