@@ -23,13 +23,26 @@ from .page import ExperimentResult, Table
 Run = tuple[str, Trace]
 
 
+def with_bias_column(x: torch.Tensor) -> torch.Tensor:
+    """[X 1] in float64: linear regression's weights and bias as one vector."""
+    return torch.cat([x.double(), torch.ones(len(x), 1, dtype=torch.float64)], dim=1)
+
+
+def squared_loss(design: torch.Tensor, weights: torch.Tensor, y: torch.Tensor) -> float:
+    """mean((design @ w - y)^2) / 2, the loss of the linear tasks."""
+    return float(0.5 * (design @ weights - y.double()).pow(2).mean())
+
+
+def least_squares(design: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The minimizer of :func:`squared_loss`, by torch.linalg.lstsq."""
+    return torch.linalg.lstsq(design, y.double().unsqueeze(1)).solution.squeeze(1)
+
+
 def least_squares_loss(task_name: str = "airfoil-linear", **options: Any) -> float:
-    """The optimum of mean((Xw + b - y)^2)/2 on the training split, by torch.linalg.lstsq."""
-    task = get_task(task_name, **options)
-    x, y = task.data("train")
-    design = torch.cat([x.double(), torch.ones(len(x), 1, dtype=torch.float64)], dim=1)
-    solution = torch.linalg.lstsq(design, y.double().unsqueeze(1)).solution
-    return float(0.5 * ((design @ solution).squeeze(1) - y.double()).pow(2).mean())
+    """The optimum of mean((Xw + b - y)^2)/2 on the training split."""
+    x, y = get_task(task_name, **options).data("train")
+    design = with_bias_column(x)
+    return squared_loss(design, least_squares(design, y), y)
 
 
 def final_loss(trace: Trace) -> float:
@@ -180,16 +193,16 @@ def normalization(budget: Budget) -> ExperimentResult:
     for standardized in (False, True):
         task = get_task("airfoil-linear", standardize=standardized, dtype=torch.float64)
         x, y = task.data("train")
-        design = torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype)], dim=1)
+        design = with_bias_column(x)
         hessian = design.T @ design / len(x)  # of mean((Xw - y)^2)/2
         eigenvalues = torch.linalg.eigvalsh(hessian)
         kappa = float(eigenvalues[-1] / eigenvalues[0])
-        w_star = torch.linalg.lstsq(design, y.unsqueeze(1)).solution.squeeze(1)
-        loss_star = float(0.5 * (design @ w_star - y).pow(2).mean())
+        w_star = least_squares(design, y)
+        loss_star = squared_loss(design, w_star, y)
         generator = torch.Generator().manual_seed(0)
         direction = torch.randn(w_star.shape, generator=generator, dtype=torch.float64)
         perturbed = w_star + 1e-3 * w_star.norm() * direction / direction.norm()
-        sensitivity = float(0.5 * (design @ perturbed - y).pow(2).mean()) / loss_star - 1
+        sensitivity = squared_loss(design, perturbed, y) / loss_star - 1
         lr = 1.0 / float(eigenvalues[-1])  # the largest stable-and-monotone step for GD
         trace = train(f"gd:lr={lr}", task, epochs=budget.epochs(100, 30), batch_size="full")
         gap = final_loss(trace) / loss_star - 1
