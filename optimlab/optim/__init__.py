@@ -7,8 +7,11 @@ from typing import Any
 from .adaptive import Adagrad, Adam, AdamW, RMSprop
 from .registry import OPTIMIZERS, create, get_entry, resolve
 from .sgd import SGD
+from .torch_classes import ASGD, Adadelta, Adafactor, Adamax, Muon, MuonAdamW, NAdam, RAdam, Rprop, SparseAdam
 
-__all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Newton", "LBFGS", "OPTIMIZERS", "create", "get_entry", "resolve"]
+__all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Newton", "LBFGS",
+           "OPTIMIZERS", "create", "get_entry", "resolve"]
+__all__ += ["ASGD", "Adadelta", "Adafactor", "Adamax", "Muon", "MuonAdamW", "NAdam", "RAdam", "Rprop", "SparseAdam"]
 
 
 def __getattr__(name: str) -> Any:  # Newton and LBFGS import on first use

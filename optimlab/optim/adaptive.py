@@ -38,12 +38,16 @@ class Adagrad(RuleOptimizer):
 
     Each coordinate's step shrinks like 1/sqrt(sum of its squared gradients): large for rare
     features, small for frequent ones, and ever smaller on a long run (the notes' caveat).
-    State keys: ``step``, ``sum`` (created at construction, as torch does).
+    State keys: ``step``, ``sum`` (created at construction, as torch does). Sparse gradients are
+    taken as torch takes them (only the touched rows of ``sum`` and w change; with weight decay
+    they raise RuntimeError, as in torch).
 
     Example:
         >>> w = torch.zeros(2, requires_grad=True)
         >>> opt = Adagrad([w], lr=0.4)
     """
+
+    sparse_grads = True
 
     def __init__(
         self,
@@ -87,6 +91,12 @@ class Adagrad(RuleOptimizer):
         self, param: Tensor, grad: Tensor, state: dict[str, Tensor], group: dict[str, Any], step: float | None = None
     ) -> None:
         step = _next_step(state) if step is None else step
+        if grad.is_sparse:
+            if group["weight_decay"] != 0:
+                raise RuntimeError("weight_decay option is not compatible with sparse gradients")
+            rules.adagrad_sparse_(param, -grad if group["maximize"] else grad, state["sum"], lr=group["lr"],
+                                  lr_decay=group["lr_decay"], eps=group["eps"], step=step)
+            return
         grad = rules.regularized_gradient(param, grad, group["weight_decay"], group["maximize"])
         rules.adagrad_(param, grad, state["sum"], lr=group["lr"], lr_decay=group["lr_decay"], eps=group["eps"], step=step,
                        eps_inside_sqrt=group.get("eps_inside_sqrt", False))

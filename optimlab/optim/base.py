@@ -80,6 +80,10 @@ def check_group(group: dict[str, Any]) -> None:
 class RuleOptimizer(Optimizer):
     """Base of SGD, Adagrad, RMSprop, Adam, AdamW: applies `apply_rule` per parameter or per flat buffer."""
 
+    # hooks for subclasses whose state or rule is not elementwise (keep the defaults for the rest)
+    flattens = True  # False: every group takes the per-tensor path (0-d per-parameter state, matrix rules)
+    sparse_grads = False  # True: `apply_rule` also takes sparse COO gradients (per-tensor path)
+
     def __init__(self, params: Any, defaults: dict[str, Any]) -> None:
         check_unsupported_flag("differentiable", defaults.get("differentiable", False))
         check_unsupported_flag("capturable", defaults.get("capturable", False))
@@ -102,9 +106,13 @@ class RuleOptimizer(Optimizer):
     # -- the drop-in surface -----------------------------------------------------------------
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """torch's add_param_group, with the group's hyperparameters validated first, then flattened."""
-        check_group({**self.defaults, **{k: v for k, v in param_group.items() if k != "params"}})
+        self.check_group({**self.defaults, **{k: v for k, v in param_group.items() if k != "params"}})
         super().add_param_group(param_group)
         self._flatten(self.param_groups[-1])  # its parameters move into flat buffers
+
+    def check_group(self, group: dict[str, Any]) -> None:
+        """Validate one group's hyperparameters (a subclass with other constraints overrides this)."""
+        check_group(group)
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
@@ -120,7 +128,7 @@ class RuleOptimizer(Optimizer):
     def step_group(self, group: dict[str, Any]) -> None:
         """The flat path where the group is flattened, the per-tensor path for the rest."""
         flat = self._flat_groups.get(id(group["params"]))
-        if flat is None or group.get("fused") is False:
+        if flat is None or group.get("fused") is False or (self.sparse_grads and has_sparse_grad(group)):
             if flat is not None:
                 flat.dirty = True  # the per-tensor path may have created state outside the buffers
             self.step_params(group["params"], group)
@@ -141,7 +149,7 @@ class RuleOptimizer(Optimizer):
         for param in params:
             if param.grad is None:
                 continue
-            if param.grad.is_sparse:
+            if param.grad.is_sparse and not self.sparse_grads:
                 raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
             # `self.state` is a defaultdict: read it without creating entries torch would not have
             state = self.state[param] if param in self.state else {}
@@ -177,7 +185,7 @@ class RuleOptimizer(Optimizer):
 
     def _flatten(self, group: dict[str, Any]) -> FlatGroup | None:
         key = id(group["params"])
-        if group.get("fused") is False:
+        if group.get("fused") is False or not self.flattens:
             self._flat_groups.pop(key, None)
             return None
         old = self._flat_groups.get(key)
@@ -237,6 +245,11 @@ class RuleOptimizer(Optimizer):
             for segment in flat.segments:
                 segment.adopt_state(self.state)
             flat.dirty = False
+
+
+def has_sparse_grad(group: dict[str, Any]) -> bool:
+    """True when some parameter of the group holds a sparse gradient (the step then runs per tensor)."""
+    return any(param.grad is not None and param.grad.is_sparse for param in group["params"])
 
 
 def zero_gradient(param: Tensor) -> None:

@@ -45,11 +45,17 @@ class SGD(RuleOptimizer):
     Convention: momentum as ``v = mu*v + g`` and ``w -= lr*v`` (torch, Sutskever et al.);
     D2L writes ``v = beta*v + lr*g``, which is the same method with lr folded into v.
 
+    Sparse gradients (``nn.Embedding(sparse=True)``) are taken as torch takes them (a group holding
+    one steps per tensor that step; the velocity of such a parameter is sparse, as torch keeps it;
+    weight decay with a sparse gradient raises RuntimeError, as in torch).
+
     Example:
         >>> model = torch.nn.Linear(3, 1)
         >>> opt = SGD(model.parameters(), lr=0.1, momentum=0.9)
         >>> model(torch.ones(1, 3)).sum().backward(); opt.step()
     """
+
+    sparse_grads = True
 
     def __init__(
         self,
@@ -88,8 +94,10 @@ class SGD(RuleOptimizer):
         grad = rules.regularized_gradient(param, grad, group["weight_decay"], group["maximize"])
         buffer = state.get("momentum_buffer")  # torch saves None for a velocity not yet started
         first_step = buffer is None
-        if group["momentum"] != 0 and first_step:
-            buffer = state["momentum_buffer"] = torch.empty_like(param, memory_format=torch.preserve_format)
+        if group["momentum"] != 0 and first_step:  # a sparse gradient starts a sparse velocity, as in torch
+            buffer = state["momentum_buffer"] = (
+                grad.clone() if grad.is_sparse else torch.empty_like(param, memory_format=torch.preserve_format)
+            )
         rules.sgd_(
             param, grad, buffer,
             lr=group["lr"], momentum=group["momentum"], dampening=group["dampening"],
