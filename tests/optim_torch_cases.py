@@ -116,7 +116,20 @@ def max_rel_error(ours: list[torch.Tensor], theirs: list[torch.Tensor]) -> float
                for a, b in zip(ours, theirs))
 
 
+def state_tensors(opt: Any) -> list[torch.Tensor]:
+    """Every tensor of the optimizer's state (ASGD's average ``ax``, the moments...), in a fixed order."""
+    state = opt.state_dict()["state"]
+    return [torch.as_tensor(state[index][key]) for index in sorted(state) for key in sorted(state[index])]
+
+
+def outcome(opt: Any, params: list[torch.Tensor]) -> list[torch.Tensor]:
+    """What two equal runs must agree on: the parameters and the whole state."""
+    return [*params, *state_tensors(opt)]
+
+
 def both(name: str, kwargs: dict, steps: int = STEPS, per_tensor: bool = False) -> float:
-    ours, _ = run(oo, name, kwargs, steps, per_tensor)
-    theirs, _ = run(torch.optim, name, kwargs, steps)
+    """The largest relative difference between optimlab's and torch's runs (parameters and state)."""
+    ours = outcome(*reversed(run(oo, name, kwargs, steps, per_tensor)))
+    theirs = outcome(*reversed(run(torch.optim, name, kwargs, steps)))
+    assert len(ours) == len(theirs)
     return max_rel_error(ours, theirs)
