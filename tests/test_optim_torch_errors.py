@@ -93,3 +93,10 @@ def test_sparse_adam_refuses_sparse_and_complex_parameters_as_torch():
 def test_unimplemented_torch_flags_are_refused_with_one_line(name, flag):
     with pytest.raises(ValueError, match=flag):
         getattr(oo, name)([torch.zeros(2, requires_grad=True)], **{flag: True})
+
+
+def test_a_group_asking_for_the_compiled_path_is_refused():
+    """torch's NAdam, RAdam... have no `fused`; fused=True in a group is refused, fused=False is per tensor."""
+    with pytest.raises(ValueError, match="fused"):
+        oo.RAdam([{"params": [torch.zeros(2, requires_grad=True)], "fused": True}])
+    oo.RAdam([{"params": [torch.zeros(2, requires_grad=True)], "fused": False}])

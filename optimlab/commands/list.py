@@ -24,9 +24,10 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
         return 0
-    print(f"{'name':<10} {'class':<8} description")
+    width = max(len(row["class"]) for row in rows)
+    print(f"{'name':<10} {'class':<{width}} description")
     for row in rows:
         defaults = ",".join(f"{k}={format_value(v)}" for k, v in row["defaults"].items())
-        print(f"{row['name']:<10} {row['class']:<8} {row['description']}")
-        print(f"{'':<19} defaults: {defaults}")
+        print(f"{row['name']:<10} {row['class']:<{width}} {row['description']}")
+        print(f"{'':<{width + 11}} defaults: {defaults}")
     return 0

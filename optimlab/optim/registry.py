@@ -68,6 +68,30 @@ _ENTRIES = [
                    "L-BFGS: quasi-Newton H^-1 g from the last m (s, y) pairs, strong-Wolfe line search",
                    {"lr": 1, "max_iter": 1, "max_eval": 25, "line_search_fn": "strong_wolfe"}, needs_closure=True),
 ]
+# torch.optim's other classes (optimlab/optim/torch_classes.py), at torch's defaults unless noted
+_ENTRIES += [
+    OptimizerEntry("nadam", "optimlab.optim.torch_classes:NAdam",
+                   "NAdam: Adam with Nesterov momentum, mu_t = beta1 (1 - 0.5 * 0.96^(t psi))", {"lr": 2e-3}),
+    OptimizerEntry("radam", "optimlab.optim.torch_classes:RAdam",
+                   "RAdam: Adam whose adaptive step is rectified (momentum SGD until rho_t > 5)", {"lr": 1e-3}),
+    OptimizerEntry("adamax", "optimlab.optim.torch_classes:Adamax",
+                   "AdaMax: Adam with the infinity norm, u = max(beta2 u, |g|)", {"lr": 2e-3}),
+    OptimizerEntry("adadelta", "optimlab.optim.torch_classes:Adadelta",
+                   "AdaDelta: step = RMS(past updates) / RMS(g) * g, no lr needed (lr=1)", {"lr": 1.0}),
+    OptimizerEntry("adafactor", "optimlab.optim.torch_classes:Adafactor",
+                   "Adafactor: factored second moment (rows x cols), relative step max(eps2, RMS(w)) * rho_t",
+                   {"lr": 1e-2}),
+    OptimizerEntry("asgd", "optimlab.optim.torch_classes:ASGD",
+                   "ASGD: SGD with eta_t = lr / (1 + lambd lr t)^alpha; the Polyak average is state['ax'] "
+                   "(evaluation sees w, not the average)", {"lr": 1e-2}),
+    OptimizerEntry("rprop", "optimlab.optim.torch_classes:Rprop",
+                   "Rprop: per-coordinate step sizes grown/shrunk by the sign of g_t g_{t-1} (full batch)",
+                   {"lr": 1e-2}),
+    OptimizerEntry("muon", "optimlab.optim.torch_classes:MuonAdamW",
+                   "Muon: momentum orthogonalized by Newton-Schulz on 2-D weights; AdamW (adamw_lr) on all "
+                   "non-matrix params, as torch documents (a landscape point is a vector: AdamW alone)",
+                   {"lr": 0.02}),
+]
 OPTIMIZERS: dict[str, OptimizerEntry] = {entry.name: entry for entry in _ENTRIES}
 
 

@@ -21,6 +21,7 @@ from torch import Tensor
 from . import rules, rules_muon
 from .adaptive import _next_step, _zeros
 from .base import RuleOptimizer, new_step_counter
+from .validate import check_unsupported_flag
 
 
 def _value(number: float | Tensor) -> float:
@@ -62,6 +63,8 @@ class TorchRuleOptimizer(RuleOptimizer):
 
     def check_group(self, group: dict[str, Any]) -> None:
         self.validate(group)
+        # torch's class has no `fused`; the compiled flat path is not offered (fused=False: per tensor)
+        check_unsupported_flag("fused", group.get("fused"))
 
 
 class Adamax(TorchRuleOptimizer):
