@@ -27,6 +27,10 @@ CASES = (
     + [("Adagrad", dict(lr=0.1, **c)) for c in grid(lr_decay=[0.0, 0.01], initial_accumulator_value=[0.0, 0.1],
                                                     eps=[1e-10, 1e-3], maximize=[False, True])]
     + [("SparseAdam", dict(lr=0.05, **c)) for c in grid(betas=[(0.9, 0.999), (0.8, 0.99)], maximize=[False, True])]
+    # a Tensor lr, where torch takes one
+    + [("SGD", dict(lr=torch.tensor(0.01, dtype=torch.float64), momentum=0.9)),
+       ("Adagrad", dict(lr=torch.tensor(0.1, dtype=torch.float64))),
+       ("SparseAdam", dict(lr=torch.tensor(0.05, dtype=torch.float64)))]
 )
 
 

@@ -94,7 +94,7 @@ class Adagrad(RuleOptimizer):
         if grad.is_sparse:
             if group["weight_decay"] != 0:
                 raise RuntimeError("weight_decay option is not compatible with sparse gradients")
-            rules.adagrad_sparse_(param, -grad if group["maximize"] else grad, state["sum"], lr=group["lr"],
+            rules.adagrad_sparse_(param, -grad if group["maximize"] else grad, state["sum"], lr=float(group["lr"]),
                                   lr_decay=group["lr_decay"], eps=group["eps"], step=step)
             return
         grad = rules.regularized_gradient(param, grad, group["weight_decay"], group["maximize"])

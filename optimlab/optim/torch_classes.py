@@ -20,7 +20,7 @@ from torch import Tensor
 
 from . import rules, rules_muon
 from .adaptive import _next_step, _zeros
-from .base import RuleOptimizer, new_step_counter
+from .base import RuleOptimizer, new_step_counter, scalar_dtype
 from .validate import check_unsupported_flag
 
 
@@ -176,7 +176,7 @@ class NAdam(TorchRuleOptimizer):
         _require(0.0 <= group["momentum_decay"], f"Invalid momentum_decay value: {group['momentum_decay']}")
 
     def init_state(self, param: Tensor, group: dict[str, Any]) -> dict[str, Tensor]:
-        return {"step": new_step_counter(), "mu_product": torch.tensor(1.0, dtype=new_step_counter().dtype),
+        return {"step": new_step_counter(), "mu_product": torch.tensor(1.0, dtype=scalar_dtype()),
                 "exp_avg": _zeros(param), "exp_avg_sq": _zeros(param)}
 
     def apply_rule(self, param, grad, state, group, step=None) -> None:
@@ -265,13 +265,13 @@ class ASGD(TorchRuleOptimizer):
         _require(0.0 <= group["weight_decay"], f"Invalid weight_decay value: {group['weight_decay']}")
 
     def init_state(self, param: Tensor, group: dict[str, Any]) -> dict[str, Tensor]:
-        dtype = new_step_counter().dtype
+        dtype = scalar_dtype()
         return {"step": torch.zeros((), dtype=dtype, device=param.device),
                 "eta": torch.as_tensor(_value(group["lr"]), dtype=dtype, device=param.device).clone(),
                 "mu": torch.ones((), dtype=dtype, device=param.device), "ax": _zeros(param)}
 
     def apply_rule(self, param, grad, state, group, step=None) -> None:
-        step = _next_step(state)
+        step = _next_step(state)  # per tensor only: `step` is never given
         grad = rules.regularized_gradient(param, grad, group["weight_decay"], group["maximize"])
         rules.asgd_(param, grad, state["ax"], state["eta"], state["mu"], lr=_value(group["lr"]),
                     lambd=group["lambd"], alpha=group["alpha"], t0=group["t0"], step=step)
@@ -371,7 +371,7 @@ class Adafactor(_RealOnly, TorchRuleOptimizer):
         _require(0.0 <= group["weight_decay"], f"weight_decay should be >= 0 but is: {group['weight_decay']}")
 
     def init_state(self, param: Tensor, group: dict[str, Any]) -> dict[str, Tensor]:
-        state = {"step": torch.tensor(0.0, dtype=new_step_counter().dtype)}
+        state = {"step": new_step_counter()}
         if param.dim() > 1:
             state["row_var"] = param.new_zeros((*param.shape[:-1], 1))
             state["col_var"] = param.new_zeros((*param.shape[:-2], 1, param.shape[-1]))
