@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from optim_torch_cases import FLAT, RTOL, both, case_id, cases, run
+from optim_torch_cases import (FLAT, RTOL, both, build, case_id, cases, max_rel_error, problem, run, set_grads,
+                               shapes_for)
 import optimlab.optim as oo
 
 CASES = cases()
@@ -80,3 +81,19 @@ def test_complex_params_match_torch():
                 opt.step()
             results.append(param.detach())
         assert torch.allclose(results[0], results[1], rtol=RTOL, atol=0), name
+
+
+@pytest.mark.parametrize("name", ["Adamax", "Adadelta", "NAdam", "RAdam", "ASGD", "Rprop", "Adafactor", "Muon"])
+def test_float32_matches_torch(name):
+    """float32 (the flat path for Adamax, Adadelta, RAdam, Rprop): rtol 1e-5 after 100 steps."""
+    lr = {"Adadelta": 1.0, "ASGD": 0.05, "Adafactor": 0.05, "Muon": 0.02}.get(name, 0.01)
+    results = []
+    for module in (oo, torch.optim):
+        starts = [s.float() for s in problem(shapes_for(name))[0]]
+        centers = [c.float() for c in problem(shapes_for(name))[1]]
+        params, opt = build(module, name, {"lr": lr}, starts)
+        for step in range(100):
+            set_grads(params, centers, step)
+            opt.step()
+        results.append(params)
+    assert max_rel_error(*results) <= 1e-5
