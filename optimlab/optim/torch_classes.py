@@ -94,7 +94,9 @@ class Adamax(TorchRuleOptimizer):
     def init_state(self, param: Tensor, group: dict[str, Any]) -> dict[str, Tensor]:
         return {"step": new_step_counter(), "exp_avg": _zeros(param), "exp_inf": _zeros(param)}
 
-    def apply_rule(self, param, grad, state, group, step=None) -> None:
+    def apply_rule(
+        self, param: Tensor, grad: Tensor, state: dict[str, Any], group: dict[str, Any], step: float | None = None
+    ) -> None:
         step = _next_step(state) if step is None else step
         grad = rules.regularized_gradient(param, grad, group["weight_decay"], group["maximize"])
         beta1, beta2 = group["betas"]
@@ -136,7 +138,9 @@ class Adadelta(TorchRuleOptimizer):
     def init_state(self, param: Tensor, group: dict[str, Any]) -> dict[str, Tensor]:
         return {"step": new_step_counter(), "square_avg": _zeros(param), "acc_delta": _zeros(param)}
 
-    def apply_rule(self, param, grad, state, group, step=None) -> None:
+    def apply_rule(
+        self, param: Tensor, grad: Tensor, state: dict[str, Any], group: dict[str, Any], step: float | None = None
+    ) -> None:
         if step is None:
             _next_step(state)
         grad = rules.regularized_gradient(param, grad, group["weight_decay"], group["maximize"])
@@ -179,7 +183,9 @@ class NAdam(TorchRuleOptimizer):
         return {"step": new_step_counter(), "mu_product": torch.tensor(1.0, dtype=scalar_dtype()),
                 "exp_avg": _zeros(param), "exp_avg_sq": _zeros(param)}
 
-    def apply_rule(self, param, grad, state, group, step=None) -> None:
+    def apply_rule(
+        self, param: Tensor, grad: Tensor, state: dict[str, Any], group: dict[str, Any], step: float | None = None
+    ) -> None:
         step = _next_step(state) if step is None else step
         lr = _value(group["lr"])
         if group["maximize"]:
@@ -222,7 +228,9 @@ class RAdam(TorchRuleOptimizer):
     def init_state(self, param: Tensor, group: dict[str, Any]) -> dict[str, Tensor]:
         return {"step": new_step_counter(), "exp_avg": _zeros(param), "exp_avg_sq": _zeros(param)}
 
-    def apply_rule(self, param, grad, state, group, step=None) -> None:
+    def apply_rule(
+        self, param: Tensor, grad: Tensor, state: dict[str, Any], group: dict[str, Any], step: float | None = None
+    ) -> None:
         step = _next_step(state) if step is None else step
         lr = _value(group["lr"])
         if group["maximize"]:
@@ -270,7 +278,9 @@ class ASGD(TorchRuleOptimizer):
                 "eta": torch.as_tensor(_value(group["lr"]), dtype=dtype, device=param.device).clone(),
                 "mu": torch.ones((), dtype=dtype, device=param.device), "ax": _zeros(param)}
 
-    def apply_rule(self, param, grad, state, group, step=None) -> None:
+    def apply_rule(
+        self, param: Tensor, grad: Tensor, state: dict[str, Any], group: dict[str, Any], step: float | None = None
+    ) -> None:
         step = _next_step(state)  # per tensor only: `step` is never given
         grad = rules.regularized_gradient(param, grad, group["weight_decay"], group["maximize"])
         rules.asgd_(param, grad, state["ax"], state["eta"], state["mu"], lr=_value(group["lr"]),
@@ -311,7 +321,9 @@ class Rprop(TorchRuleOptimizer):
         return {"step": new_step_counter(), "prev": _zeros(param),
                 "step_size": torch.full_like(param, initial, memory_format=torch.preserve_format)}
 
-    def apply_rule(self, param, grad, state, group, step=None) -> None:
+    def apply_rule(
+        self, param: Tensor, grad: Tensor, state: dict[str, Any], group: dict[str, Any], step: float | None = None
+    ) -> None:
         if step is None:
             _next_step(state)
         if group["maximize"]:
@@ -379,7 +391,9 @@ class Adafactor(_RealOnly, TorchRuleOptimizer):
             state["variance"] = _zeros(param)
         return state
 
-    def apply_rule(self, param, grad, state, group, step=None) -> None:
+    def apply_rule(
+        self, param: Tensor, grad: Tensor, state: dict[str, Any], group: dict[str, Any], step: float | None = None
+    ) -> None:
         step = _next_step(state)
         eps1, eps2 = group["eps"]
         if eps1 is None:
@@ -426,7 +440,9 @@ class SparseAdam(TorchRuleOptimizer):
     def init_state(self, param: Tensor, group: dict[str, Any]) -> dict[str, Any]:
         return {"step": 0, "exp_avg": _zeros(param), "exp_avg_sq": _zeros(param)}
 
-    def apply_rule(self, param, grad, state, group, step=None) -> None:
+    def apply_rule(
+        self, param: Tensor, grad: Tensor, state: dict[str, Any], group: dict[str, Any], step: float | None = None
+    ) -> None:
         if not grad.is_sparse:
             raise RuntimeError("SparseAdam does not support dense gradients, please consider Adam instead")
         state["step"] += 1
@@ -493,7 +509,9 @@ class Muon(_RealOnly, TorchRuleOptimizer):
     def init_state(self, param: Tensor, group: dict[str, Any]) -> dict[str, Tensor]:
         return {"momentum_buffer": _zeros(param)}
 
-    def apply_rule(self, param, grad, state, group, step=None) -> None:
+    def apply_rule(
+        self, param: Tensor, grad: Tensor, state: dict[str, Any], group: dict[str, Any], step: float | None = None
+    ) -> None:
         _muon_step(param, grad, state, group)
 
 
@@ -546,7 +564,9 @@ class MuonAdamW(_RealOnly, TorchRuleOptimizer):
             return {"momentum_buffer": _zeros(param)}
         return {"step": new_step_counter(), "exp_avg": _zeros(param), "exp_avg_sq": _zeros(param)}
 
-    def apply_rule(self, param, grad, state, group, step=None) -> None:
+    def apply_rule(
+        self, param: Tensor, grad: Tensor, state: dict[str, Any], group: dict[str, Any], step: float | None = None
+    ) -> None:
         if group["use_muon"]:
             _muon_step(param, grad, state, group)
             return
