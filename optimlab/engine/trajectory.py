@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from ..landscapes import Landscape, get_landscape
+from ..optim.beyond import evaluation_weights
 from ..optim.registry import create, get_entry
 from ..schedules import LRSchedule, parse_schedule
 from ..spec import Spec, parse_spec
@@ -118,11 +119,12 @@ def run_trajectory(spec: str | Spec, landscape: Landscape | str, steps: int = 10
                 optimizer.step()
         if scheduler is not None:
             scheduler.step()
-        if torch.isfinite(x).all():
-            f, grad = _evaluate(landscape, x)
-        else:
-            f, grad = math.nan, torch.full_like(grad, math.nan)
-        rows.append(_row(step, x, f, grad, lr, time.perf_counter() - began))
+        with evaluation_weights(optimizer):  # schedule-free: record the average x, where it converges
+            if torch.isfinite(x).all():
+                f, grad = _evaluate(landscape, x)
+            else:
+                f, grad = math.nan, torch.full_like(grad, math.nan)
+            rows.append(_row(step, x, f, grad, lr, time.perf_counter() - began))
         if has_diverged(f, rows[0]["f"]):
             if math.isfinite(f) and f < rows[0]["f"] and landscape.global_min is None:
                 trace.outcome = UNBOUNDED_BELOW  # escaped downhill on an f with no minimum: not a failure
