@@ -324,8 +324,11 @@ class AdEMAMix(RuleOptimizer):
     @staticmethod
     def _check(group: dict[str, Any]) -> None:
         check_lr(group["lr"])
-        _check_betas(group["betas"][:2], 2)
-        _check_betas(group["betas"][2:], 1, closed=True)
+        betas = group["betas"]
+        if not isinstance(betas, (tuple, list)) or len(betas) != 3:
+            raise ValueError(f"betas={betas!r} must be a tuple of 3 numbers (beta1, beta2, beta3)")
+        for index, beta in enumerate(betas):
+            check_unit_interval(f"betas[{index}]", beta, closed_right=index == 2)
         for name in ("weight_decay", "alpha", "eps"):
             check_nonnegative(name, group[name])
         if group["t_alpha_beta3"] is not None and check_nonnegative("t_alpha_beta3", group["t_alpha_beta3"]) == 0:
