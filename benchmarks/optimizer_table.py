@@ -86,7 +86,8 @@ def compare(task: str, specs: list[str], *, seeds: int, epochs: int) -> dict[str
     from optimlab.engine.compare import compare_optimizers
     from optimlab.tasks import get_task
 
-    results = compare_optimizers(get_task(task), specs, seeds=seeds, epochs=epochs)
+    # seeds 1..N: the tuning ran seed 0, so the comparison is on seeds the lr was not chosen on
+    results = compare_optimizers(get_task(task), specs, seeds=seeds, first_seed=1, epochs=epochs)
     table: dict[str, dict[str, Any]] = {}
     for spec in specs:
         runs = [r for r in results if r.spec == spec]
