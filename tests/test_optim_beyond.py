@@ -285,3 +285,14 @@ def test_registry_builds_each_new_optimizer():
     for name in ("lion", "sf-adamw", "sf-sgd", "ademamix", "soap"):
         opt = oo.create(name, [torch.zeros(2, 2, requires_grad=True)])
         assert type(opt).__name__ == oo.get_entry(name).cls.__name__
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["lion", "ademamix"])
+def test_compiled_flat_path_matches_reference(name):
+    """fused=True (the rule compiled by torch.compile on flat buffers), float32: rtol 1e-5."""
+    kwargs = dict(lr=0.01, weight_decay=0.1) if name == "lion" else dict(lr=0.01, t_alpha_beta3=10)
+    ours_cls, theirs_cls = (oo.Lion, lion_pytorch.Lion) if name == "lion" else (oo.AdEMAMix, pytorch_optimizer.AdEMAMix)
+    ours = run(lambda g: ours_cls(g, fused=True, **kwargs), dtype=torch.float32, steps=20)
+    theirs = run(lambda g: theirs_cls(g, **kwargs), dtype=torch.float32, steps=20)
+    assert_matches(ours, theirs, rtol=1e-5, atol=1e-6)
