@@ -86,3 +86,17 @@ def test_reference_schedulefree_class_is_put_in_train_mode():
     model, x, _, _ = hand_iterates(task)
     at_x = loss_at(task, model, x, "train")
     assert abs(trace.epochs[-1]["train_loss"] - at_x) <= 1e-5 * abs(at_x)
+
+
+def test_trajectory_records_the_average():
+    """`optimlab trace`: on f = (x^2 + 10 y^2) / 2 each row is x_t of the recursion, not y_t."""
+    from optimlab.engine.trajectory import run_trajectory
+
+    trace = run_trajectory(f"sf-sgd:lr=0.05,momentum={BETA}", "quadratic:kappa=10", STEPS, start=[1.0, 1.0])
+    curvature = torch.tensor([1.0, 10.0], dtype=torch.float64)
+    z = x = torch.tensor([1.0, 1.0], dtype=torch.float64)
+    for t in range(STEPS):
+        y = (1 - BETA) * z + BETA * x
+        z = z - 0.05 * curvature * y
+        x = (1 - 1 / (t + 1)) * x + z / (t + 1)
+        torch.testing.assert_close(torch.tensor(trace.steps[t + 1]["x"], dtype=torch.float64), x, rtol=1e-12, atol=1e-12)
