@@ -31,6 +31,7 @@ import torch
 from torch import nn
 from torch.optim import Optimizer
 
+from ..optim.beyond import evaluation_weights, is_schedule_free
 from ..schedules import LRSchedule, parse_schedule
 from ..spec import Spec
 from ..trace import COMPLETED, DIVERGED, Trace
@@ -117,6 +118,8 @@ def train(spec: str | Spec | OptimizerFactory, task: Any, *, epochs: float | Non
     torch.manual_seed(seed)
     model = task.make_model()
     optimizer, spec_text, needs_closure = build_optimizer(spec, model)
+    if is_schedule_free(optimizer):
+        optimizer.train()  # the reference's classes start in eval mode
     epochs = task.default_epochs if epochs is None else epochs
     if not (isinstance(epochs, (int, float)) and epochs > 0 and math.isfinite(epochs)):
         raise ValueError(f"epochs={epochs!r} must be a positive number")
@@ -212,8 +215,9 @@ class _Loop:
         return loss_value
 
     def evaluate(self, epoch: float) -> None:
-        train_loss, train_metric = self.task.evaluate(self.model, "train")
-        val_loss, val_metric = self.task.evaluate(self.model, "val")
+        with evaluation_weights(self.optimizer):  # schedule-free: evaluate the average x, not y
+            train_loss, train_metric = self.task.evaluate(self.model, "train")
+            val_loss, val_metric = self.task.evaluate(self.model, "val")
         row = {"epoch": epoch, "step": self.state.step, "train_loss": train_loss, "val_loss": val_loss,
                "train_metric": train_metric, "val_metric": val_metric, "time": self.train_time, "lr": self.last_lr}
         self.state.trace.epochs.append(row)
@@ -222,8 +226,11 @@ class _Loop:
 
     def notify(self, event: str, row: dict[str, Any]) -> None:
         self.state.row = row
-        for callback in self.callbacks:
-            callback(event, self.state)
+        if not self.callbacks:
+            return
+        with evaluation_weights(self.optimizer):  # EMA, snapshots and test metrics see the weights to evaluate
+            for callback in self.callbacks:
+                callback(event, self.state)
 
 
 def _progress(quiet: bool, total: int, title: str):  # noqa: ANN202 (a context manager)

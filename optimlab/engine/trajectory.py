@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from ..landscapes import Landscape, get_landscape
+from ..optim.beyond import evaluation_weights, is_schedule_free
 from ..optim.registry import create, get_entry
 from ..schedules import LRSchedule, parse_schedule
 from ..spec import Spec, parse_spec
@@ -51,6 +52,13 @@ def _evaluate(landscape: Landscape, x: Tensor) -> tuple[float, Tensor]:
     value = landscape.f(point)
     (grad,) = torch.autograd.grad(value, point)
     return float(value.detach()), grad
+
+
+def _evaluate_finite(landscape: Landscape, x: Tensor, like: Tensor) -> tuple[float, Tensor]:
+    """:func:`_evaluate`, or NaNs where x is no longer finite."""
+    if torch.isfinite(x).all():
+        return _evaluate(landscape, x)
+    return math.nan, torch.full_like(like, math.nan)
 
 
 def _row(step: int, x: Tensor, f: float, grad: Tensor, lr: float | None, elapsed: float) -> dict[str, Any]:
@@ -118,11 +126,13 @@ def run_trajectory(spec: str | Spec, landscape: Landscape | str, steps: int = 10
                 optimizer.step()
         if scheduler is not None:
             scheduler.step()
-        if torch.isfinite(x).all():
-            f, grad = _evaluate(landscape, x)
+        f, grad = _evaluate_finite(landscape, x, grad)  # the next step's gradient is taken here
+        if is_schedule_free(optimizer):  # record the average x, where it converges, not the gradient point y
+            with evaluation_weights(optimizer):
+                f, row_grad = _evaluate_finite(landscape, x, grad)
+                rows.append(_row(step, x, f, row_grad, lr, time.perf_counter() - began))
         else:
-            f, grad = math.nan, torch.full_like(grad, math.nan)
-        rows.append(_row(step, x, f, grad, lr, time.perf_counter() - began))
+            rows.append(_row(step, x, f, grad, lr, time.perf_counter() - began))
         if has_diverged(f, rows[0]["f"]):
             if math.isfinite(f) and f < rows[0]["f"] and landscape.global_min is None:
                 trace.outcome = UNBOUNDED_BELOW  # escaped downhill on an f with no minimum: not a failure

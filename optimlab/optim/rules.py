@@ -17,6 +17,8 @@ schedule) or the next step does not recompile the kernel.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -440,3 +442,111 @@ def sparse_adam_(
     denom = exp_avg_sq_update.add_(old_exp_avg_sq).sqrt_().add_(eps)
     step_size = lr * bias_correction(beta2, step) ** 0.5 / bias_correction(beta1, step)
     param.add_(_sparse_like(grad, -step_size * numerator.div_(denom)))
+# --- beyond torch.optim: Lion, Schedule-Free, AdEMAMix ----------------------------------------
+
+
+def lion_(
+    param: Tensor, grad: Tensor, exp_avg: Tensor, *, lr: float | Tensor, beta1: float, beta2: float,
+    weight_decay: float,
+) -> None:
+    """Lion (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms", Algorithm 2).
+
+    c_t = beta1 * m_{t-1} + (1 - beta1) * g_t
+    w_t = w_{t-1} - lr * (sign(c_t) + lambda * w_{t-1})     (decay written as w <- w * (1 - lr * lambda) first)
+    m_t = beta2 * m_{t-1} + (1 - beta2) * g_t
+    Every coordinate moves by exactly lr: the sign discards the magnitude that Adam divides out.
+    """
+    if weight_decay != 0:
+        param.mul_(1 - lr * weight_decay)
+    direction = exp_avg.mul(beta1).add_(grad, alpha=1 - beta1).sign_()
+    descend_(param, direction, lr)
+    exp_avg.mul_(beta2).add_(grad, alpha=1 - beta2)
+
+
+def schedule_free_(
+    y: Tensor, z: Tensor, direction: Tensor, *, lr: float | Tensor, beta: float, ckp1: float | Tensor,
+) -> None:
+    """One Schedule-Free step (Defazio et al. 2024, "The Road Less Scheduled", eq. 1-3).
+
+    With the base point z, the average x and the gradient point y = (1 - beta) z + beta x:
+    z_{t+1} = z_t - lr * d_t                        (d_t: the direction, evaluated at y_t)
+    x_{t+1} = (1 - c_{t+1}) x_t + c_{t+1} z_{t+1}    (c_{t+1} = ckp1, the averaging weight)
+    y_{t+1} = (1 - beta) z_{t+1} + beta x_{t+1}
+    Only y (the parameter) and z are stored; y_{t+1} is written from y_t without forming x:
+    y <- y + c (z - y);  y <- y + lr * (beta (1 - c) - 1) * d.
+    """
+    y.lerp_(z, ckp1)
+    descend_(y, direction, lr * (1 - beta * (1 - ckp1)))
+    descend_(z, direction, lr)
+
+
+def schedule_free_to_average_(y: Tensor, z: Tensor, beta: float) -> None:
+    """The parameter from y to the average x (``optimizer.eval()``): x = y + (1 - 1/beta) (z - y)."""
+    y.lerp_(z, 1 - 1 / beta)
+
+
+def schedule_free_to_gradient_point_(x: Tensor, z: Tensor, beta: float) -> None:
+    """The parameter from x back to y (``optimizer.train()``): y = (1 - beta) z + beta x."""
+    x.lerp_(z, 1 - beta)
+
+
+def schedule_free_adam_direction(
+    grad: Tensor, exp_avg_sq: Tensor, y: Tensor, *, beta2: float, eps: float, weight_decay: float,
+    bias_correction2: float | Tensor,
+) -> Tensor:
+    """Schedule-Free AdamW's direction: the gradient over Adam's root mean square, plus decay at y.
+
+    v_t = beta2 * v_{t-1} + (1 - beta2) * g_t^2
+    d_t = g_t / (sqrt(v_t / (1 - beta2^t)) + eps) + lambda * y_t
+    """
+    exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+    direction = grad / (exp_avg_sq / bias_correction2).sqrt_().add_(eps)
+    if weight_decay != 0:
+        direction.add_(y, alpha=weight_decay)
+    return direction
+
+
+def ademamix_alpha(step: float | Tensor, alpha: float, warmup: float | None) -> float | Tensor:
+    """AdEMAMix's alpha scheduler: alpha_t = min(t * alpha / T, alpha) (alpha when T is None)."""
+    if warmup is None:
+        return alpha
+    value = step * alpha / warmup
+    return value.clamp(max=alpha) if isinstance(value, Tensor) else min(value, alpha)
+
+
+def ademamix_beta3(step: float | Tensor, beta1: float, beta3: float, warmup: float | None) -> float | Tensor:
+    """AdEMAMix's beta3 scheduler, linear in the half-life (Pagliardini et al. 2024, eq. 5):
+
+    beta3_t = min(exp(ln(b1) ln(b3) / ((1 - t/T) ln(b3) + (t/T) ln(b1))), b3)   (b3 when T is None)
+    """
+    if warmup is None:
+        return beta3
+    log1, log3 = math.log(beta1), math.log(beta3)
+    fraction = step / warmup
+    exponent = log1 * log3 / ((1 - fraction) * log3 + fraction * log1)
+    if isinstance(exponent, Tensor):
+        return exponent.exp().clamp(max=beta3)
+    return min(math.exp(exponent), beta3)
+
+
+def ademamix_(
+    param: Tensor, grad: Tensor, exp_avg: Tensor, exp_avg_sq: Tensor, exp_avg_slow: Tensor, *,
+    lr: float | Tensor, beta1: float, beta2: float, beta3: float | Tensor, alpha: float | Tensor, eps: float,
+    step: float | Tensor,
+) -> None:
+    """AdEMAMix (Pagliardini et al. 2024, "The AdEMAMix Optimizer: Better, Faster, Older", Algorithm 1).
+
+    m1_t = beta1 * m1_{t-1} + (1 - beta1) * g_t          (fast EMA, bias-corrected)
+    m2_t = beta3 * m2_{t-1} + (1 - beta3) * g_t          (slow EMA, not corrected)
+    v_t  = beta2 * v_{t-1}  + (1 - beta2) * g_t^2
+    w_t  = w_{t-1} - lr * (m1_t / (1 - beta1^t) + alpha * m2_t) / (sqrt(v_t / (1 - beta2^t)) + eps)
+    (beta3 and alpha are the scheduled beta3_t, alpha_t of :func:`ademamix_beta3`, :func:`ademamix_alpha`)
+    """
+    exp_avg.lerp_(grad, 1 - beta1)
+    exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+    exp_avg_slow.lerp_(grad, 1 - beta3)
+    bias_correction1 = once_per_step(bias_correction(beta1, step))
+    bias_correction2_sqrt = once_per_step(bias_correction(beta2, step) ** 0.5)
+    denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
+    update = (exp_avg / bias_correction1).add_(exp_avg_slow * alpha)
+    descend_ratio_(param, update, denom, lr)
