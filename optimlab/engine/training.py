@@ -21,9 +21,7 @@ just recorded, to which a callback may add keys. Setting ``state.stop = True`` e
 from __future__ import annotations
 
 import math
-import sys
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -31,6 +29,7 @@ import torch
 from torch import nn
 from torch.optim import Optimizer
 
+from ..progress import progress_reporter
 from ..schedules import LRSchedule, parse_schedule
 from ..spec import Spec
 from ..trace import COMPLETED, DIVERGED, Trace
@@ -92,7 +91,8 @@ def plan_steps(task: Any, *, epochs: float | None, batch_size: int | str | None,
     """
     default_batch = "full" if needs_closure else task.default_batch_size
     size = resolve_batch_size(default_batch if batch_size is None else batch_size, task.num_train, task.default_batch_size)
-    per_epoch = math.ceil(task.num_train / size)
+    # a DataLoader-backed task knows its own count (drop_last, custom batch samplers)
+    per_epoch = task.steps_per_epoch(size) if hasattr(task, "steps_per_epoch") else math.ceil(task.num_train / size)
     total = math.ceil((task.default_epochs if epochs is None else epochs) * per_epoch)
     return size, per_epoch, total if max_steps is None else min(total, int(max_steps))
 
@@ -134,22 +134,18 @@ def train(spec: str | Spec | OptimizerFactory, task: Any, *, epochs: float | Non
         "steps_per_epoch": steps_per_epoch, "num_train": task.num_train, "metric": task.metric_name,
         "schedule": None if schedule is None else str(schedule), "max_steps": max_steps,
         "max_seconds": max_seconds, "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "higher_is_better": getattr(task, "higher_is_better", True),
     })
     state = TrainingState(model, optimizer, task, trace, scheduler=scheduler)
     loop = _Loop(task, model, optimizer, scheduler, needs_closure, state, list(callbacks), steps_per_epoch)
     loop.evaluate(epoch=0)
     initial_loss = trace.epochs[0]["train_loss"]
     generator = torch.Generator().manual_seed(seed)
-    progress = _progress(quiet, total_steps, f"{spec_text} on {task.name}")
-    with progress as bar:
-        bar_task = bar.add_task("train", total=total_steps) if bar is not None else None
+    with progress_reporter(f"{spec_text} on {task.name}", total_steps, quiet=quiet) as progress:
         while state.step < total_steps and not state.stop:
-            order = torch.randperm(task.num_train, generator=generator) if size < task.num_train else None
-            for start in range(0, task.num_train, size):
-                index = order[start:start + size] if order is not None else slice(start, start + size)
-                loss = loop.step(task.split.x_train[index], task.split.y_train[index])
-                if bar is not None:
-                    bar.update(bar_task, advance=1, description=f"loss {loss:.4g}")
+            for x, y in _epoch_batches(task, size, generator):
+                loss = loop.step(x, y)
+                progress.advance(1, status=f"loss {loss:.4g}")
                 if has_diverged(loss, initial_loss):
                     trace.outcome, trace.diverged_at = DIVERGED, state.step
                     state.stop = True
@@ -163,6 +159,7 @@ def train(spec: str | Spec | OptimizerFactory, task: Any, *, epochs: float | Non
                 loop.evaluate(epoch=state.step // steps_per_epoch)
     if state.step % steps_per_epoch:  # stopped mid-epoch: one last row for the final model
         loop.evaluate(epoch=state.step / steps_per_epoch)
+    loop.evaluate_test()
     trace.meta["steps"] = state.step
     trace.meta["train_seconds"] = loop.train_time
     if trace.outcome != DIVERGED:
@@ -220,21 +217,27 @@ class _Loop:
         self.state.epoch = epoch
         self.notify("epoch_end", row)
 
+    def evaluate_test(self) -> None:
+        """``meta["final_test"]`` = {"loss", "metric"} of the final model, for tasks with a test split."""
+        count = self.task.num_examples("test") if hasattr(self.task, "num_examples") else 0
+        if count:
+            loss, metric = self.task.evaluate(self.model, "test")
+            self.state.trace.meta["final_test"] = {"loss": loss, "metric": metric, "examples": count}
+
     def notify(self, event: str, row: dict[str, Any]) -> None:
         self.state.row = row
         for callback in self.callbacks:
             callback(event, self.state)
 
 
-def _progress(quiet: bool, total: int, title: str):  # noqa: ANN202 (a context manager)
-    """A rich progress bar on a terminal; nothing when quiet or not a TTY."""
-    if quiet or not sys.stderr.isatty():
-        return nullcontext(None)
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(TextColumn(title), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
-                    TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+def _epoch_batches(task: Any, size: int, generator: torch.Generator) -> Iterable[tuple[Any, Any]]:
+    """One epoch of (input, target) batches: the task's own iterator (built-in tensors or
+    DataLoaders), or minibatches of ``task.split`` for a task object that only has tensors."""
+    if hasattr(task, "train_batches"):
+        return task.train_batches(size, generator)
+    x, y = task.split.x_train, task.split.y_train
+    order = torch.randperm(len(x), generator=generator) if size < len(x) else torch.arange(len(x))
+    return ((x[order[i:i + size]], y[order[i:i + size]]) for i in range(0, len(x), size))
 
 
 __all__ = ["train", "TrainingState", "build_optimizer", "resolve_batch_size", "plan_steps"]
