@@ -7,9 +7,9 @@ Your own model and data: ``LoaderTask(model=..., train=DataLoader(...), ...)`` (
 
 from .datasets import CLASSIFICATION, REGRESSION, Dataset
 from .loaders import LoaderTask
-from .reference import load_task_reference, resolve_task
+from .reference import is_task_reference, load_task_reference, resolve_task
 from .registry import DATASETS, TASKS, get_task, task_names
 from .task import Task
 
-__all__ = ["get_task", "LoaderTask", "resolve_task", "load_task_reference", "task_names", "Task", "Dataset", "TASKS",
+__all__ = ["get_task", "LoaderTask", "resolve_task", "load_task_reference", "is_task_reference", "task_names", "Task", "Dataset", "TASKS",
            "DATASETS", "REGRESSION", "CLASSIFICATION"]

@@ -14,7 +14,10 @@ Data: each split is a DataLoader or a map-style Dataset yielding ``(input, targe
   seed still reproduces the run. Asking for another batch size (``--batch-size``, ``batch_size=``
   in a spec) rebuilds it on the same dataset, sampler and options with that batch size.
 
-Nothing is held in memory beyond one batch: evaluation streams the split and accumulates
+Evaluation reads every example of a split once, in order (a DataLoader's dataset with its batch
+size, collate and workers), drawing nothing from torch's global generator, so evaluating does not
+change the batches or dropout masks of the training that follows. Nothing is held in memory
+beyond one batch: evaluation streams the split and accumulates
 ``loss`` (mean per target element, weighted by the batch's target count) and the metric.
 
 Metric: ``"accuracy"`` (argmax over the last output dimension equals the target), ``"r2"``
@@ -87,6 +90,7 @@ class LoaderTask:
         self.device = torch.device(device) if device is not None else None
         self.options = dict(options or {})
         self._rebuilt: dict[int, DataLoader] = {}
+        self._evaluation: dict[str, DataLoader] = {}
 
     # ---- sizes and batches -------------------------------------------------------------------
 
@@ -121,12 +125,14 @@ class LoaderTask:
             yield self._pair(batch, "train")
 
     def eval_batches(self, which: str) -> Iterator[tuple[Any, Any]]:
-        """The split's ``(input, target)`` batches in a fixed order (DataLoaders: as built)."""
+        """The split's ``(input, target)`` batches: every example once, in dataset order (a
+        DataLoader's dataset is read with its batch size, collate and workers, but in order and
+        without drop_last), drawing nothing from torch's global generator."""
         data = self.splits[_check_split(which)]
         if data is None:
             return
         if isinstance(data, DataLoader):
-            batches: Any = data
+            batches: Any = self._eval_loader(which, data)
         else:
             n, size = len(data), self.eval_batch_size
             batches = _index_batches(data, [torch.arange(i, min(i + size, n)) for i in range(0, n, size)])
@@ -147,6 +153,15 @@ class LoaderTask:
                 timeout=loader.timeout, worker_init_fn=loader.worker_init_fn,
                 persistent_workers=loader.persistent_workers and loader.num_workers > 0)
         return self._rebuilt[batch_size]
+
+    def _eval_loader(self, which: str, loader: DataLoader) -> DataLoader:
+        if which not in self._evaluation:
+            self._evaluation[which] = DataLoader(
+                loader.dataset, batch_size=loader.batch_size or self.eval_batch_size, shuffle=False,
+                collate_fn=loader.collate_fn, num_workers=loader.num_workers, pin_memory=loader.pin_memory,
+                timeout=loader.timeout, worker_init_fn=loader.worker_init_fn,
+                generator=torch.Generator())  # its base seed is drawn from this one, not the global one
+        return self._evaluation[which]
 
     def _pair(self, batch: Any, which: str) -> tuple[Any, Any]:
         if not isinstance(batch, (tuple, list)) or len(batch) != 2:
@@ -262,7 +277,7 @@ def _index_batches(dataset: Dataset, chunks: list[torch.Tensor]) -> Iterator[Any
         for chunk in chunks:
             yield tuple(tensor[chunk] for tensor in dataset.tensors)
         return
-    yield from DataLoader(dataset, batch_sampler=[chunk.tolist() for chunk in chunks])
+    yield from DataLoader(dataset, batch_sampler=[chunk.tolist() for chunk in chunks], generator=torch.Generator())
 
 
 def _to_device(value: Any, device: torch.device) -> Any:
