@@ -87,6 +87,7 @@ class LineProgress(Progress):
         self.stream = stream or sys.stderr
         self.interval = interval if interval is not None else _env_interval()
         self.last_printed = self.started
+        self.last_line = ""
 
     def line(self) -> str:
         elapsed = time.perf_counter() - self.started
@@ -103,8 +104,10 @@ class LineProgress(Progress):
     def _show(self, final: bool) -> None:
         now = time.perf_counter()
         if final or now - self.last_printed >= self.interval:
-            self.last_printed = now
-            print(self.line(), file=self.stream, flush=True)
+            line = self.line()
+            if line != self.last_line:  # the closing line repeats nothing already printed
+                print(line, file=self.stream, flush=True)
+            self.last_printed, self.last_line = now, line
 
 
 class BarProgress(Progress):

@@ -240,3 +240,21 @@ def test_example_task_file_builds_and_trains_briefly():
     assert task.name == "spirals-mlp" and task.num_examples("test") == 512
     trace = train("adam:lr=0.01", task, max_steps=5, seed=0)
     assert trace.meta["steps"] == 5 and trace.meta["final_test"]["examples"] == 512
+
+
+def test_sweep_and_analyze_take_a_task_function(task_file, tmp_path, capsys):
+    reference = f"{task_file}:make_task"
+    assert main(["sweep", "--task", reference, "--opt", "sgd", "--space", "lr=log:1e-2:1", "--trials", "2",
+                 "--epochs", "1", "--no-defaults", "--study", "mine", "--db", str(tmp_path / "s.db"), "--json",
+                 "--quiet"]) == 0
+    out = capsys.readouterr().out
+    summary = json.loads(out[out.index("{"):])  # after the line naming the created sweep
+    assert "mine" in json.dumps(summary) and "make_task" in json.dumps(summary)
+    assert main(["analyze", "--task", reference, "--opt", "sgd:lr=0.1", "--epochs", "1", "--examples", "32",
+                 "--top-k", "1", "--trace-samples", "2", "--density-runs", "0", "--iterations", "4",
+                 "--out", str(tmp_path / "a"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["task"] == "tiny" and result["sharpness"]["measurements"] > 0
+    assert result["curvature"]["init"] is not None and result["curvature"]["end"] is not None
+    assert main(["analyze", "himmelblau", "--task", reference]) == 2
+    assert "not both" in capsys.readouterr().err

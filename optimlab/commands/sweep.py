@@ -55,6 +55,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--within", type=float, default=0.1, help="report: robustness tolerance (0.1 = within 10%% of the best loss)")
     parser.add_argument("--slack", type=float, default=0.1, help="report: target = best final loss x (1 + slack)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress output (otherwise: a live bar on a terminal, a line every 10 s elsewhere)")
     parser.set_defaults(func=run)
 
 
@@ -77,9 +79,12 @@ def run(args: argparse.Namespace) -> int:
         sweep = create(args, url)
     from ..sweep.runner import run_workers
 
+    from ..progress import progress_reporter
+
     threads = max(1, (os.cpu_count() or 1) // args.workers)
-    codes = run_workers(args.workers, url=url, sweep=sweep, db_path=args.db, heartbeat_interval=args.heartbeat,
-                        grace_period=args.grace, torch_threads=threads)
+    with progress_reporter(f"sweep {sweep}", unit="trials", quiet=args.quiet) as progress:
+        codes = run_workers(args.workers, progress=progress, url=url, sweep=sweep, db_path=args.db,
+                            heartbeat_interval=args.heartbeat, grace_period=args.grace, torch_threads=threads)
     status = print_summary(url, sweep, args)
     if any(code != 0 for code in codes):
         print(f"optimlab sweep: a worker failed (exit codes {codes}); `--resume --study {sweep}` goes on", file=sys.stderr)
