@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import IO, Any
+from typing import IO, Any, Callable
 
 DEFAULT_INTERVAL = 10.0
 REFRESH_SECONDS = 0.1
@@ -44,17 +44,22 @@ class Progress:
     def __init__(self, title: str, total: int | None = None, unit: str = "steps") -> None:
         self.title, self.total, self.unit = title, total, unit
         self.done = 0
-        self.status = ""
+        self.status: str | Callable[[], str] = ""
         self.started = time.perf_counter()
 
     def set_total(self, total: int) -> None:
         self.total = total
 
-    def advance(self, count: int = 1, status: str | None = None) -> None:
+    def advance(self, count: int = 1, status: str | Callable[[], str] | None = None) -> None:
+        """``count`` more units done; ``status``: text (or a function making it, called only when
+        the progress is drawn, so a per-step status costs nothing between redraws)."""
         self.done += count
         if status is not None:
             self.status = status
         self._show(final=False)
+
+    def status_text(self) -> str:
+        return self.status() if callable(self.status) else self.status
 
     def note(self, text: str) -> None:
         """A line of its own (a finished run's result), printed above the bar."""
@@ -95,7 +100,7 @@ class LineProgress(Progress):
         percent = f" ({100 * self.done / self.total:.0f}%)" if self.total else ""
         eta = self.eta()
         tail = f", ETA {format_seconds(eta)}" if eta is not None and self.done < (self.total or 0) else ""
-        status = f", {self.status}" if self.status else ""
+        status = f", {self.status_text()}" if self.status else ""
         return f"{self.title}: {count} {self.unit}{percent}, {format_seconds(elapsed)} elapsed{tail}{status}"
 
     def note(self, text: str) -> None:
@@ -138,7 +143,7 @@ class BarProgress(Progress):
         now = time.perf_counter()
         if final or now - self.last_drawn >= REFRESH_SECONDS:
             self.last_drawn = now
-            self.bar.update(self.task_id, completed=self.done, description=self.status)
+            self.bar.update(self.task_id, completed=self.done, description=self.status_text())
 
     def close(self) -> None:
         self._show(final=True)
@@ -183,7 +188,8 @@ class StepCounter:
     def __call__(self, event: str, state: Any) -> None:
         if event == "step_end":
             self.steps += 1
-            self.progress.advance(1, status=f"{self.label}, loss {state.row.get('loss', float('nan')):.4g}")
+            loss = state.row.get("loss", float("nan"))
+            self.progress.advance(1, status=lambda: f"{self.label}, loss {loss:.4g}")
 
 
 __all__ = ["progress_reporter", "Progress", "LineProgress", "BarProgress", "StepCounter", "format_seconds"]

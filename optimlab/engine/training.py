@@ -145,7 +145,7 @@ def train(spec: str | Spec | OptimizerFactory, task: Any, *, epochs: float | Non
         while state.step < total_steps and not state.stop:
             for x, y in _epoch_batches(task, size, generator):
                 loss = loop.step(x, y)
-                progress.advance(1, status=f"loss {loss:.4g}")
+                progress.advance(1, status=lambda: f"loss {loss:.4g}")
                 if has_diverged(loss, initial_loss):
                     trace.outcome, trace.diverged_at = DIVERGED, state.step
                     state.stop = True
