@@ -5,11 +5,18 @@ Rows it records (the contract the store, reports and other helpers read):
 - step rows ``{"step", "epoch", "loss", "lr", "time"}``: ``step`` counts updates (1 = after the
   first), ``epoch`` = step / updates per epoch (fractional), ``loss`` = the objective on the
   minibatch the update used (before the update), ``lr`` = group 0's lr for that update, ``time`` =
-  training seconds since the start, *excluding* evaluation and callbacks.
+  training seconds since the start (producing the batches included: a DataLoader's reading and
+  collating), *excluding* evaluation and callbacks.
 - epoch rows ``{"epoch", "step", "train_loss", "val_loss", "train_metric", "val_metric", "time",
   "lr"}``: the objective and metric on the whole train and validation splits; row 0 is the
   initial model, one row per completed epoch, and a last row with a fractional epoch when a step
   or time budget (or divergence) ends training mid-epoch.
+- ``meta["final_test"] = {"loss", "metric", "examples"}``: the final model on the test split, for
+  tasks that have one.
+
+Batches come from ``task.train_batches(batch_size, generator)``: a built-in task indexes its
+tensors, a :class:`optimlab.tasks.LoaderTask` iterates its DataLoader or Dataset; the seeded
+``generator`` draws the order of both built-in tasks and Datasets.
 
 A run whose minibatch loss becomes non-finite or explodes (:func:`has_diverged`) stops at once;
 its outcome is ``diverged`` with ``diverged_at`` = the step. Callbacks are called as
@@ -143,7 +150,7 @@ def train(spec: str | Spec | OptimizerFactory, task: Any, *, epochs: float | Non
     generator = torch.Generator().manual_seed(seed)
     with progress_reporter(f"{spec_text} on {task.name}", total_steps, quiet=quiet) as progress:
         while state.step < total_steps and not state.stop:
-            for x, y in _epoch_batches(task, size, generator):
+            for x, y in _timed(_epoch_batches(task, size, generator), loop):
                 loss = loop.step(x, y)
                 progress.advance(1, status=lambda: f"loss {loss:.4g}")
                 if has_diverged(loss, initial_loss):
@@ -228,6 +235,21 @@ class _Loop:
         self.state.row = row
         for callback in self.callbacks:
             callback(event, self.state)
+
+
+def _timed(batches: Iterable[tuple[Any, Any]], loop: "_Loop") -> Iterable[tuple[Any, Any]]:
+    """The batches, with the time spent producing each (a DataLoader's reading and collating)
+    added to the training clock."""
+    iterator = iter(batches)
+    while True:
+        started = time.perf_counter()
+        try:
+            batch = next(iterator)
+        except StopIteration:
+            return
+        finally:
+            loop.train_time += time.perf_counter() - started
+        yield batch
 
 
 def _epoch_batches(task: Any, size: int, generator: torch.Generator) -> Iterable[tuple[Any, Any]]:
