@@ -2,7 +2,7 @@
 
 From the command line (the function ``make_task`` returns the task):
 
-    optimlab compare --task examples/my_task.py:make_task --opt adam:lr=0.003 --opt momentum:lr=0.05,momentum=0.9
+    optimlab compare --task examples/my_task.py:make_task --opt adam:lr=0.01 --opt momentum:lr=0.1,momentum=0.9 --seeds 2
     optimlab sweep --task examples/my_task.py:make_task --opt adam --space lr=log:1e-4:1e-1 --trials 8 --epochs 3
     optimlab analyze --task examples/my_task.py:make_task --opt sgd:lr=0.1 --epochs 2 --examples 512
 
@@ -19,6 +19,7 @@ plugs in the same way.
 from __future__ import annotations
 
 import math
+import random
 
 import torch
 from torch import nn
@@ -39,12 +40,13 @@ class Spirals(Dataset):
         return self.size
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + index)
+        draw = random.Random(self.seed * 1_000_003 + index)  # this example's own generator
         label = index % 2
-        turn = 0.25 + torch.rand((), generator=generator).item()  # how far along the arm (0.25 to 1.25 turns)
+        turn = 0.25 + draw.random()  # how far along the arm: 0.25 to 1.25 turns
         angle = 2 * math.pi * turn + math.pi * label
-        point = torch.tensor([turn * math.cos(angle), turn * math.sin(angle)])
-        return point + self.noise * torch.randn(2, generator=generator), label
+        point = [turn * math.cos(angle) + self.noise * draw.gauss(0, 1),
+                 turn * math.sin(angle) + self.noise * draw.gauss(0, 1)]
+        return torch.tensor(point), label
 
 
 def make_model() -> nn.Module:
@@ -62,7 +64,7 @@ def make_task() -> LoaderTask:
         test=DataLoader(Spirals(512, seed=2), batch_size=256),
         loss=F.cross_entropy,  # mean over the batch
         metric="accuracy",  # or "r2", or a function metric(output, target) -> mean over the batch
-        epochs=5,
+        epochs=10,
         description="two spirals (2-D points, 2 classes) generated per example",
     )
 

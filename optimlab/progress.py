@@ -92,7 +92,7 @@ class LineProgress(Progress):
         self.stream = stream or sys.stderr
         self.interval = interval if interval is not None else _env_interval()
         self.last_printed = self.started
-        self.last_line = ""
+        self.printed_done = -1
 
     def line(self) -> str:
         elapsed = time.perf_counter() - self.started
@@ -109,10 +109,10 @@ class LineProgress(Progress):
     def _show(self, final: bool) -> None:
         now = time.perf_counter()
         if final or now - self.last_printed >= self.interval:
-            line = self.line()
-            if line != self.last_line:  # the closing line repeats nothing already printed
-                print(line, file=self.stream, flush=True)
-            self.last_printed, self.last_line = now, line
+            if final and self.done == self.printed_done:
+                return  # the closing line would repeat the count already printed
+            print(self.line(), file=self.stream, flush=True)
+            self.last_printed, self.printed_done = now, self.done
 
 
 class BarProgress(Progress):

@@ -88,7 +88,8 @@ class EndpointCurvature:
         inputs, targets = training_data(state.task, s["examples"])
         op = HessianOperator(state.model, state.task.loss_fn, inputs, targets, mode=s["mode"],
                              max_examples=s["examples"], chunk_size=s["chunk_size"],
-                             penalty=getattr(state.task, "penalty", None))
+                             penalty=getattr(state.task, "penalty", None),
+                             of=getattr(state.task, "num_train", None))  # the inputs may be the first N only
         self.summaries[label] = summarize_curvature(
             op, k=s["top_k"], iterations=s["iterations"], trace_samples=s["trace_samples"],
             density_runs=s["density_runs"], density_iterations=s["density_iterations"], seed=s["seed"])
