@@ -118,7 +118,8 @@ class LineProgress(Progress):
 class BarProgress(Progress):
     """A transient rich bar: title, bar, done/total, elapsed, ETA and the status text."""
 
-    def __init__(self, title: str, total: int | None = None, unit: str = "steps", stream: IO[str] | None = None) -> None:
+    def __init__(self, title: str, total: int | None = None, unit: str = "steps",
+                 stream: IO[str] | None = None) -> None:
         super().__init__(title, total, unit)
         from rich.console import Console
         from rich.progress import (BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn,

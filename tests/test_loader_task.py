@@ -268,3 +268,16 @@ def test_averaging_and_ensembles_work_on_a_task_function(task_file, tmp_path, ca
     # the averaging hook's raw-model number (whole split at once) is the streamed final test metric
     assert record["test_metric"] == pytest.approx(record["final_test_metric"], abs=1e-12)
     assert 0 <= record["test_metric_ema"] <= 1 and record["snapshots"] == 2
+
+
+def test_data_that_are_not_pairs_and_unresizable_loaders_fail_in_one_line():
+    x, y = _classification_data(n=20)
+    singles = LoaderTask(model=_make_model, train=DataLoader(TensorDataset(x), batch_size=5))
+    with pytest.raises(ValueError, match=r"must yield \(input, target\) pairs, got list of length 1"):
+        train("sgd:lr=0.1", singles, epochs=1)
+    fixed = LoaderTask(model=_make_model, train=DataLoader(Pairs(x, y), batch_sampler=[[0, 1, 2], [3, 4]]))
+    # a nominal batch size, len(dataset) / len(loader) = 20 / 2; the loader as built runs 2 steps an epoch
+    assert fixed.default_batch_size == 10 and fixed.steps_per_epoch(10) == 2
+    assert train("sgd:lr=0.1", fixed, epochs=2).meta["steps"] == 4
+    with pytest.raises(ValueError, match="has its own batch sampler"):
+        train("sgd:lr=0.1", fixed, epochs=1, batch_size=4)

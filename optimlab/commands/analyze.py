@@ -91,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
     if args.name and args.task_function:
         raise ValueError(f"give a landscape or task name ({args.name!r}) or --task {args.task_function!r}, not both")
     if not args.name and not args.task_function:
-        raise ValueError("name a landscape or task (e.g. himmelblau, digits-mlp) or give --task package.module:function")
+        raise ValueError("name a landscape or task (e.g. himmelblau, digits-mlp) "
+                         "or give --task package.module:function")
     if args.task_function or not is_landscape(args.name):
         task_module = _task_module()
         if task_module is None:

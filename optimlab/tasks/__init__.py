@@ -11,5 +11,5 @@ from .reference import is_task_reference, load_task_reference, resolve_task
 from .registry import DATASETS, TASKS, get_task, task_names
 from .task import Task
 
-__all__ = ["get_task", "LoaderTask", "resolve_task", "load_task_reference", "is_task_reference", "task_names", "Task", "Dataset", "TASKS",
-           "DATASETS", "REGRESSION", "CLASSIFICATION"]
+__all__ = ["get_task", "LoaderTask", "resolve_task", "load_task_reference", "is_task_reference", "task_names",
+           "Task", "Dataset", "TASKS", "DATASETS", "REGRESSION", "CLASSIFICATION"]

@@ -165,8 +165,9 @@ class LoaderTask:
 
     def _pair(self, batch: Any, which: str) -> tuple[Any, Any]:
         if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+            size = f" of length {len(batch)}" if hasattr(batch, "__len__") else ""
             raise ValueError(f"the {which} data of task {self.name!r} must yield (input, target) pairs, "
-                             f"got {type(batch).__name__}" + (f" of length {len(batch)}" if hasattr(batch, '__len__') else ""))
+                             f"got {type(batch).__name__}{size}")
         x, y = batch
         return (_to_device(x, self.device), _to_device(y, self.device)) if self.device is not None else (x, y)
 
