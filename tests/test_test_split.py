@@ -48,3 +48,9 @@ def test_compare_json_table_and_html_show_the_test_split(tmp_path, capsys):
     table = capsys.readouterr().out
     header = next(line for line in table.splitlines() if line.startswith("optimizer"))
     assert "final test acc" in header
+    ids = [str(record["run_id"]) for record in records]
+    assert main(["report", *ids, "--db", str(tmp_path / "t.db"), "--out", str(tmp_path / "again")]) == 0
+    redrawn = (tmp_path / "again" / "index.html").read_text()  # from the store: the same test columns
+    assert "final test acc" in redrawn and "test acc ema" in redrawn
+    assert json.loads((tmp_path / "again" / "results.json").read_text())[0]["final_test_metric"] == \
+        pytest.approx(records[0]["final_test_metric"], abs=1e-12)
