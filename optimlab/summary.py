@@ -55,7 +55,8 @@ def json_safe(value: Any) -> Any:
 
 def summarize(trace: Trace) -> dict[str, Any]:
     """The per-run numbers: final train loss (whole training set, after the last step), best
-    validation metric, seconds per epoch (training time / epochs done), outcome."""
+    validation metric, the final model's test loss and metric (tasks with a test split), seconds
+    per epoch (training time / epochs done), outcome."""
     meta = trace.meta
     last = trace.epochs[-1] if trace.epochs else {}
     steps = meta.get("steps", len(trace.steps))
@@ -63,7 +64,8 @@ def summarize(trace: Trace) -> dict[str, Any]:
     epochs_done = steps / steps_per_epoch
     seconds = meta.get("train_seconds", last.get("time"))
     metrics = _finite(trace.column("val_metric", "epochs"))
-    higher = HIGHER_IS_BETTER.get(meta.get("metric", "acc"), True)
+    higher = meta.get("higher_is_better", HIGHER_IS_BETTER.get(meta.get("metric", "acc"), True))
+    final_test = meta.get("final_test") or {}
     best = (max(metrics) if higher else min(metrics)) if metrics else None
     return {
         "optimizer": trace.optimizer,
@@ -77,6 +79,8 @@ def summarize(trace: Trace) -> dict[str, Any]:
         "final_val_loss": last.get("val_loss"),
         "final_val_metric": last.get("val_metric"),
         "best_val_metric": best,
+        "final_test_loss": final_test.get("loss"),  # the final model on the test split (None: no test split)
+        "final_test_metric": final_test.get("metric"),
         "metric": meta.get("metric"),
         "train_seconds": seconds,
         "seconds_per_epoch": (seconds / epochs_done) if seconds is not None and epochs_done > 0 else None,

@@ -77,6 +77,8 @@ class HessianOperator:
             product instead of a forward and two backwards; costs the graph's memory).
         params: the parameters to differentiate by (default: all with requires_grad).
         penalty: ``penalty(model) -> scalar`` added to the mean loss (e.g. an L2 term), or None.
+        of: how many examples ``inputs`` were taken from, when the caller passed only the first
+            ones (a DataLoader-backed task gathers no more than it uses); for the description.
 
     ``op.matvec(v)`` returns ``H v`` for a flat vector ``v`` of length ``op.dim``;
     ``op.gradient()`` returns the loss and the flat gradient; ``op.info`` records mode and data.
@@ -96,6 +98,7 @@ class HessianOperator:
         reuse_graph: bool = True,
         params: Sequence[Tensor] | None = None,
         penalty: Callable[[nn.Module], Tensor | float] | None = None,
+        of: int | None = None,
     ) -> None:
         self.model = model
         self.loss_fn = loss_fn
@@ -126,7 +129,7 @@ class HessianOperator:
         self.seconds = 0.0
         self._cached_grads: tuple[Tensor, ...] | None = None
         self.info = OperatorInfo(
-            mode=self.mode, data=describe_data(used, available), examples=used, chunk_size=self.chunk_size,
+            mode=self.mode, data=describe_data(used, of or available), examples=used, chunk_size=self.chunk_size,
             dim=self.dim, device=str(self.device), dtype=str(self.dtype).replace("torch.", ""),
             dropout_seed=dropout_seed if mode == "train" else None,
         )

@@ -96,7 +96,7 @@ class SharpnessTracker:
             self.finish(state)
 
     def measure(self, state: Any, row: dict[str, Any]) -> dict[str, Any]:
-        inputs, targets = training_data(state.task)
+        inputs, targets = training_data(state.task, self.examples)
         measured = measure_sharpness(
             state.model, state.task.loss_fn, inputs, targets, optimizer=state.optimizer, mode=self.mode,
             max_examples=self.examples, chunk_size=self.chunk_size, iterations=self.iterations, seed=self.seed,
@@ -106,7 +106,8 @@ class SharpnessTracker:
             rule = stability_rule(state.optimizer)
             self.rule = {"compared": rule.quantity, "formula": rule.formula}
             used = min(self.examples or len(inputs), len(inputs))
-            self.operator_info = {"mode": self.mode, "examples": used, "of": len(inputs)}
+            self.operator_info = {"mode": self.mode, "examples": used,
+                                  "of": getattr(state.task, "num_train", len(inputs))}
         self.seconds += measured["sharpness_seconds"]
         self.measurements += 1
         row.update(measured)
@@ -141,9 +142,10 @@ def current_row(state: Any) -> dict[str, Any]:
     return row
 
 
-def training_data(task: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    """(inputs, targets) of a task's training split: ``task.data("train")`` (optimlab.tasks.Task)."""
-    return task.data("train")
+def training_data(task: Any, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(inputs, targets) of a task's training split, its first ``limit`` examples when given:
+    ``task.data("train", limit)`` (a DataLoader-backed task gathers only those)."""
+    return task.data("train") if limit is None else task.data("train", limit=limit)
 
 
 def tracked_quantity(trace: Any) -> str:

@@ -85,10 +85,11 @@ class EndpointCurvature:
             self.summaries[label] = None  # a diverged model has no curvature to measure
             return
         s = self.settings
-        inputs, targets = training_data(state.task)
+        inputs, targets = training_data(state.task, s["examples"])
         op = HessianOperator(state.model, state.task.loss_fn, inputs, targets, mode=s["mode"],
                              max_examples=s["examples"], chunk_size=s["chunk_size"],
-                             penalty=getattr(state.task, "penalty", None))
+                             penalty=getattr(state.task, "penalty", None),
+                             of=getattr(state.task, "num_train", None))  # the inputs may be the first N only
         self.summaries[label] = summarize_curvature(
             op, k=s["top_k"], iterations=s["iterations"], trace_samples=s["trace_samples"],
             density_runs=s["density_runs"], density_iterations=s["density_iterations"], seed=s["seed"])
@@ -132,11 +133,17 @@ def _track_spec(args: argparse.Namespace, total_steps: int) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from ..engine.training import train
-    from ..tasks import get_task
+    from ..tasks import get_task, load_task_reference
 
     _check(args)
-    _check_task_name(args.name)
-    task = get_task(args.name, seed=args.seed, limit=args.limit)
+    function = getattr(args, "task_function", None)
+    if function:
+        if args.limit is not None:
+            raise ValueError("--limit applies to built-in tasks; with --task, set it in your task function")
+        task = load_task_reference(function)
+    else:
+        _check_task_name(args.name)
+        task = get_task(args.name, seed=args.seed, limit=args.limit)
     optimizer_name = parse_spec(args.opt, "optimizer spec").name
     batch_size = args.batch_size or ("full" if optimizer_name == "gd" else None)
     size = task.num_train if batch_size == "full" else int(batch_size or task.default_batch_size)
@@ -146,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
     endpoints = EndpointCurvature(_settings(args))
     trace = train(args.opt, task, epochs=epochs, batch_size=batch_size, seed=args.seed,
                   schedule=getattr(args, "schedule", None), callbacks=[tracker, endpoints])
-    out = Path(args.out) if args.out else default_out(args.name)
+    out = Path(args.out) if args.out else default_out(args.name or task.name)
     result = build_result(args, task, trace, endpoints)
     result["figures"] = draw_figures(trace, endpoints, out)
     out.mkdir(parents=True, exist_ok=True)

@@ -39,7 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="For a landscape: find its critical points (Newton on the gradient from a grid of "
                     "starts), classify them by Hessian eigenvalues, and test convexity on the domain.",
         epilog="landscapes: " + ", ".join(LANDSCAPES))
-    parser.add_argument("name", help="landscape name or spec (himmelblau, quadratic:kappa=100) or task name")
+    parser.add_argument("name", nargs="?", help="landscape name or spec (himmelblau, quadratic:kappa=100) or task name")
+    parser.add_argument("--task", dest="task_function", metavar="MODULE:FUNCTION",
+                        help="your own task: package.module:function or path/to/file.py:function (docs/compare.md)")
     parser.add_argument("--grid", type=int, default=41, help="starts per axis for the critical-point search")
     parser.add_argument("--samples", type=int, default=2000, help="random points and pairs for the convexity test")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
@@ -86,7 +88,12 @@ def analyze_landscape(spec: str, grid: int = 41, samples: int = 2000) -> dict[st
 
 
 def run(args: argparse.Namespace) -> int:
-    if not is_landscape(args.name):
+    if args.name and args.task_function:
+        raise ValueError(f"give a landscape or task name ({args.name!r}) or --task {args.task_function!r}, not both")
+    if not args.name and not args.task_function:
+        raise ValueError("name a landscape or task (e.g. himmelblau, digits-mlp) "
+                         "or give --task package.module:function")
+    if args.task_function or not is_landscape(args.name):
         task_module = _task_module()
         if task_module is None:
             raise ValueError(f"unknown landscape or task {args.name!r}; landscapes: {', '.join(LANDSCAPES)}")

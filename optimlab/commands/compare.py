@@ -6,7 +6,6 @@ import argparse
 import json
 import re
 import sys
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -28,11 +27,36 @@ def add_task_arguments(parser: argparse.ArgumentParser) -> None:
                         help="torch CPU threads (default 1: fastest for these small models; 0 = torch's default)")
 
 
+def add_task_reference(parser: argparse.ArgumentParser) -> None:
+    """``--task package.module:function``: a function returning your own task (a LoaderTask)."""
+    parser.add_argument("--task", dest="task_function", metavar="MODULE:FUNCTION",
+                        help="your own task: package.module:function or path/to/file.py:function returning "
+                             "optimlab.tasks.LoaderTask(model=..., train=DataLoader, ...) (docs/compare.md)")
+
+
+def chosen_task(name: str | None, function: str | None) -> str:
+    """The positional task name or ``--task``'s reference: exactly one of them."""
+    if name and function:
+        raise ValueError(f"give a task name ({name!r}) or --task {function!r}, not both")
+    if not name and not function:
+        raise ValueError("name a task (e.g. digits-mlp) or give --task package.module:function")
+    return name or function
+
+
 def build_task(args: argparse.Namespace) -> Any:
-    from ..tasks import get_task
+    from ..tasks import get_task, load_task_reference
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    function = getattr(args, "task_function", None)
+    chosen_task(args.task, function)
+    if function:
+        built_in_only = {"--data-dir": args.data_dir, "--no-standardize": args.no_standardize, "--init": args.init,
+                         "--l2": args.l2, "--task-seed": args.task_seed, "--limit": args.limit}
+        for flag, value in built_in_only.items():
+            if value:
+                raise ValueError(f"{flag} applies to built-in tasks; with --task, set it in your task function")
+        return load_task_reference(function)
     return get_task(args.task, seed=args.task_seed, standardize=not args.no_standardize, init=args.init,
                     data_dir=args.data_dir, l2=args.l2, limit=args.limit)
 
@@ -42,7 +66,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "compare", help="compare optimizers on a training task (table, store, report)",
         description="Train every --opt on TASK for every seed; print a table (mean ± std over seeds), "
                     "store every run and write a report (PNG figures + one HTML page).")
-    parser.add_argument("task", help="task name, e.g. digits-mlp, airfoil-linear, synthetic-linear:n=100000")
+    parser.add_argument("task", nargs="?", help="task name, e.g. digits-mlp, airfoil-linear, synthetic-linear:n=100000")
+    add_task_reference(parser)
     parser.add_argument("--opt", action="append", metavar="SPEC",
                         help="optimizer spec (repeatable), e.g. adam:lr=1e-3; may add batch_size=N|full and "
                              "epochs=E; default: the notes' set (+ full-batch lbfgs on convex tasks)")
@@ -65,7 +90,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--db", help=f"results database (default: $OPTIMLAB_DB or ./{DEFAULT_DB})")
     parser.add_argument("--out", help="report folder (default: report/compare-TASK-TIME)")
     parser.add_argument("--no-report", action="store_true", help="skip the figures and HTML page")
-    parser.add_argument("--quiet", action="store_true", help="no progress output")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress output (otherwise: a live bar on a terminal, a line every 10 s elsewhere)")
     parser.add_argument("--json", action="store_true", help="print a JSON list, one object per run")
     add_task_arguments(parser)
     parser.set_defaults(func=run)
@@ -74,7 +100,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     # heavy imports (scikit-learn, matplotlib, SQLAlchemy) only when the verb runs
     from ..engine.compare import compare_optimizers, default_specs
-    from ..engine.ensembles import EnsemblePlan
+    from ..progress import progress_reporter
     from ..report.compare_report import json_safe, write_compare_report
     from ..report.held_out import add_held_out_columns
     from ..report.tables import aggregate, render_text
@@ -86,16 +112,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {note}", file=sys.stderr)
     started = datetime.now(timezone.utc)
     experiment = f"compare {task.name} {started.isoformat(timespec='seconds')}"
-    show_progress = not args.quiet and sys.stderr.isatty()
-    total = len(specs) * EnsemblePlan(args.average, args.ensemble).seeds(args.seeds)  # seeds:N trains N
-    with Store(args.db) as store:
+    with Store(args.db) as store, progress_reporter(f"compare {task.name}", quiet=args.quiet) as progress:
         results = compare_optimizers(
             task, specs, seeds=args.seeds, first_seed=args.first_seed, epochs=args.epochs,
             batch_size=args.batch_size, schedule=args.schedule, target=args.target, max_steps=args.max_steps,
             max_seconds=args.max_seconds, evals_per_epoch=args.evals_per_epoch, store=store,
-            experiment=experiment, quiet=not show_progress,
-            on_run=_progress_printer(total) if show_progress else None, average=args.average,
-            ensemble=args.ensemble, track=args.track)
+            experiment=experiment, average=args.average, ensemble=args.ensemble, track=args.track,
+            progress=progress)
         location = store.location
     records = [result.to_json() for result in results]
     report_path = None
@@ -120,23 +143,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _progress_printer(total: int):  # noqa: ANN202
-    count = {"done": 0, "started": time.perf_counter()}
-
-    def on_run(result: Any) -> None:
-        count["done"] += 1
-        summary = result.summary
-        print(f"[{count['done']}/{total}] {result.spec} seed {result.seed}: final train loss "
-              f"{summary['final_train_loss']:.4g}, {summary['outcome']} "
-              f"({time.perf_counter() - count['started']:.0f} s elapsed)", file=sys.stderr)
-
-    return on_run
-
-
 def _intro(task: Any, args: argparse.Namespace, location: str, started: datetime) -> list[str]:
     return [
         f"Task {task.name}: {task.description}; {task.num_train} training rows, "
-        f"{len(task.split.x_val)} validation rows; standardized: {not args.no_standardize}; init: {task.init}.",
+        f"{task.num_examples('val')} validation rows, {task.num_examples('test')} test rows; "
+        + (f"from --task {args.task_function}." if getattr(args, "task_function", None) else
+           f"standardized: {not args.no_standardize}; init: {task.init}."),
         f"Command: {getattr(args, 'command_line', None) or 'optimlab ' + ' '.join(sys.argv[1:])}",
         f"Started {started.isoformat(timespec='seconds')}; runs stored in {location}. torch {torch.__version__}, "
         f"{torch.get_num_threads()} CPU thread(s). Times are training seconds, evaluation excluded.",

@@ -34,6 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..engine.ensembles import held_out_record
     from ..report.compare_report import write_compare_report
     from ..store import Store
     from ..summary import summarize
@@ -47,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
         runs = []
         for run_id in ids:
             trace, config = store.load_run(run_id)
-            record = {**summarize(trace), "optimizer": config.get("spec", trace.optimizer), "run_id": run_id}
+            record = {**summarize(trace), **held_out_record(trace), "optimizer": config.get("spec", trace.optimizer),
+                      "run_id": run_id}
             runs.append((trace, record))
     tasks = sorted({trace.problem for trace, _ in runs})
     title = args.title or f"optimlab report: {', '.join(tasks)} (runs {', '.join(args.runs) or args.experiment})"

@@ -27,6 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("sweep", help="hyperparameter sweeps on Optuna (random, grid, TPE, coarse-to-fine)",
                                    description=__doc__, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("tasks", nargs="*", metavar="TASK", help="task name(s), or `report STUDY`")
+    parser.add_argument("--task", dest="task_functions", action="append", default=[], metavar="MODULE:FUNCTION",
+                        help="your own task: package.module:function or path/to/file.py:function (repeatable; "
+                             "docs/compare.md)")
     parser.add_argument("--opt", action="append", default=None, metavar="NAME", help="optimizer (repeat for several)")
     parser.add_argument("--space", action="append", default=[], metavar="NAME=RANGE",
                         help="a dimension: lr=log:1e-5:1, betas1=0.8:0.99, int:16:256, 0.5,0.9 (choices); adam.betas1=... for one optimizer")
@@ -52,6 +55,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--within", type=float, default=0.1, help="report: robustness tolerance (0.1 = within 10%% of the best loss)")
     parser.add_argument("--slack", type=float, default=0.1, help="report: target = best final loss x (1 + slack)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress output (otherwise: a live bar on a terminal, a line every 10 s elsewhere)")
     parser.set_defaults(func=run)
 
 
@@ -74,9 +79,12 @@ def run(args: argparse.Namespace) -> int:
         sweep = create(args, url)
     from ..sweep.runner import run_workers
 
+    from ..progress import progress_reporter
+
     threads = max(1, (os.cpu_count() or 1) // args.workers)
-    codes = run_workers(args.workers, url=url, sweep=sweep, db_path=args.db, heartbeat_interval=args.heartbeat,
-                        grace_period=args.grace, torch_threads=threads)
+    with progress_reporter(f"sweep {sweep}", unit="trials", quiet=args.quiet) as progress:
+        codes = run_workers(args.workers, progress=progress, url=url, sweep=sweep, db_path=args.db,
+                            heartbeat_interval=args.heartbeat, grace_period=args.grace, torch_threads=threads)
     status = print_summary(url, sweep, args)
     if any(code != 0 for code in codes):
         print(f"optimlab sweep: a worker failed (exit codes {codes}); `--resume --study {sweep}` goes on", file=sys.stderr)
@@ -85,19 +93,24 @@ def run(args: argparse.Namespace) -> int:
 
 
 def create(args: argparse.Namespace, url: str) -> str:
+    from ..tasks import is_task_reference, resolve_task
+
+    for reference in args.task_functions:
+        if not is_task_reference(reference):
+            raise ValueError(f"--task {reference!r} must look like package.module:function or path/to/file.py:function")
+    args.tasks = args.tasks + args.task_functions
     if not args.tasks:
         raise ValueError("name a task, e.g. `optimlab sweep digits-mlp --opt adam --space lr=log:1e-5:1`")
     optimizers = args.opt or ["adam"]
     samplers = args.sampler or ["random"]
-    sweep = args.study or "-".join(args.tasks + optimizers)
+    labels = [task.rpartition(":")[2] if is_task_reference(task) else task for task in args.tasks]  # no '/' in names
+    sweep = args.study or "-".join(labels + optimizers)
     study_plans = plans.make_plans(sweep, args.tasks, optimizers, samplers, args.space, trials=args.trials,
                                    epochs=args.epochs, seeds=args.seeds, batch_size=args.batch_size,
                                    rounds=args.coarse_to_fine, pruner=args.pruner, objective=args.objective,
                                    seed=args.seed, with_defaults=not args.no_defaults)
-    from ..tasks import get_task
-
     for task in args.tasks:
-        get_task(task)  # an unknown task name fails here, before anything is stored
+        resolve_task(task)  # an unknown task name or a bad --task fails here, before anything is stored
     from ..sweep.storage import open_storage, release
 
     storage = open_storage(url)

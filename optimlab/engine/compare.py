@@ -8,9 +8,11 @@ Closure optimizers (lbfgs, newton) use the full batch unless told otherwise.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from ..progress import Progress, StepCounter, format_seconds
 from ..spec import Spec, parse_spec
 from ..summary import parse_target, summarize, time_to_target
 from ..trace import Trace
@@ -74,13 +76,16 @@ def compare_optimizers(task: Any, specs: list[str], *, seeds: int = 3, first_see
                        max_seconds: float | None = None, evals_per_epoch: int = 1, store: Any = None,
                        experiment: str | None = None, quiet: bool = True,
                        on_run: Callable[[RunResult], None] | None = None, average: str | None = None,
-                       ensemble: str | None = None, track: str | None = None) -> list[RunResult]:
+                       ensemble: str | None = None, track: str | None = None,
+                       progress: Progress | None = None) -> list[RunResult]:
     """Train every spec x seed on ``task``; store each run when ``store`` is given.
 
     ``average`` (``ema:decay=0.999``, ``swa:start=500``) and ``ensemble`` (``snapshot:cycles=5``,
     ``seeds:5`` -- which trains 5 seeds) add the test metrics of the raw, averaged and ensembled
     models to each run (:mod:`optimlab.engine.ensembles`). ``track`` (``sharpness:every=50``) records
     the top Hessian eigenvalue against the optimizer's stability threshold (:mod:`optimlab.analysis.sharpness`).
+    ``progress`` (:func:`optimlab.progress.progress_reporter`) is advanced every optimizer step over
+    the planned steps of all runs and gets one note per finished run.
     """
     plan = EnsemblePlan(average, ensemble) if average or ensemble else None
     if track is not None:
@@ -95,6 +100,10 @@ def compare_optimizers(task: Any, specs: list[str], *, seeds: int = 3, first_see
     from ..optim.registry import resolve
 
     closure_based = {spec: resolve(optimizer_spec)[0].needs_closure for spec, optimizer_spec, _ in plans}
+    progress = progress or Progress("compare")
+    planned = {spec: _planned_steps(task, options.get("epochs", epochs), options.get("batch_size"),
+                                    closure_based[spec], batch_size, max_steps) for spec, _, options in plans}
+    progress.set_total(seeds * sum(planned.values()))
     results = []
     for spec, optimizer_spec, options in plans:
         group, group_results = [], []
@@ -107,9 +116,13 @@ def compare_optimizers(task: Any, specs: list[str], *, seeds: int = 3, first_see
                                                     max_steps=max_steps) if plan else (schedule, []))
             if track is not None:
                 callbacks = [*callbacks, tracker_from_spec(track)]
+            counter = StepCounter(progress, f"{spec} seed {seed}")
+            callbacks = [*callbacks, counter]
             trace = train(optimizer_spec, task, epochs=run_epochs, batch_size=run_batch, seed=seed,
                           schedule=run_schedule, max_steps=max_steps, max_seconds=max_seconds, quiet=quiet,
                           eval_every=eval_every, callbacks=callbacks)
+            progress.advance(planned[spec] - counter.steps)  # a run that stopped early: its unused steps
+            progress.note(_run_line(len(results) + 1, seeds * len(plans), spec, seed, trace, progress))
             group.append(trace)
             if plan and len(group) == seeds:
                 plan.finish_group(group)  # seeds:N: the ensemble's metric goes into every run's meta
@@ -132,6 +145,22 @@ def compare_optimizers(task: Any, specs: list[str], *, seeds: int = 3, first_see
                     on_run(done)
             group_results = []
     return results
+
+
+def _planned_steps(task: Any, epochs: float | None, batch_size: Any, closure: bool, default_batch: Any,
+                   max_steps: int | None) -> int:
+    from .training import plan_steps
+
+    size = batch_size if batch_size is not None else ("full" if closure else default_batch)
+    return plan_steps(task, epochs=epochs, batch_size=size, max_steps=max_steps)[2]
+
+
+def _run_line(done: int, total: int, spec: str, seed: int, trace: Trace, progress: Progress) -> str:
+    summary = summarize(trace)
+    loss = summary["final_train_loss"]
+    loss_text = "-" if loss is None else f"{loss:.4g}"
+    return (f"[{done}/{total}] {spec} seed {seed}: final train loss {loss_text}, {summary['outcome']} "
+            f"({format_seconds(time.perf_counter() - progress.started)} elapsed)")
 
 
 def _eval_every(task: Any, batch_size: Any, evals_per_epoch: int, optimizer_spec: str) -> int | None:

@@ -5,11 +5,18 @@ Rows it records (the contract the store, reports and other helpers read):
 - step rows ``{"step", "epoch", "loss", "lr", "time"}``: ``step`` counts updates (1 = after the
   first), ``epoch`` = step / updates per epoch (fractional), ``loss`` = the objective on the
   minibatch the update used (before the update), ``lr`` = group 0's lr for that update, ``time`` =
-  training seconds since the start, *excluding* evaluation and callbacks.
+  training seconds since the start (producing the batches included: a DataLoader's reading and
+  collating), *excluding* evaluation and callbacks.
 - epoch rows ``{"epoch", "step", "train_loss", "val_loss", "train_metric", "val_metric", "time",
   "lr"}``: the objective and metric on the whole train and validation splits; row 0 is the
   initial model, one row per completed epoch, and a last row with a fractional epoch when a step
   or time budget (or divergence) ends training mid-epoch.
+- ``meta["final_test"] = {"loss", "metric", "examples"}``: the final model on the test split, for
+  tasks that have one.
+
+Batches come from ``task.train_batches(batch_size, generator)``: a built-in task indexes its
+tensors, a :class:`optimlab.tasks.LoaderTask` iterates its DataLoader or Dataset; the seeded
+``generator`` draws the order of both built-in tasks and Datasets.
 
 A run whose minibatch loss becomes non-finite or explodes (:func:`has_diverged`) stops at once;
 its outcome is ``diverged`` with ``diverged_at`` = the step. Callbacks are called as
@@ -21,9 +28,7 @@ just recorded, to which a callback may add keys. Setting ``state.stop = True`` e
 from __future__ import annotations
 
 import math
-import sys
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -32,6 +37,7 @@ from torch import nn
 from torch.optim import Optimizer
 
 from ..optim.beyond import evaluation_weights, is_schedule_free
+from ..progress import progress_reporter
 from ..schedules import LRSchedule, parse_schedule
 from ..spec import Spec
 from ..trace import COMPLETED, DIVERGED, Trace
@@ -93,7 +99,8 @@ def plan_steps(task: Any, *, epochs: float | None, batch_size: int | str | None,
     """
     default_batch = "full" if needs_closure else task.default_batch_size
     size = resolve_batch_size(default_batch if batch_size is None else batch_size, task.num_train, task.default_batch_size)
-    per_epoch = math.ceil(task.num_train / size)
+    # a DataLoader-backed task knows its own count (drop_last, custom batch samplers)
+    per_epoch = task.steps_per_epoch(size) if hasattr(task, "steps_per_epoch") else math.ceil(task.num_train / size)
     total = math.ceil((task.default_epochs if epochs is None else epochs) * per_epoch)
     return size, per_epoch, total if max_steps is None else min(total, int(max_steps))
 
@@ -137,22 +144,18 @@ def train(spec: str | Spec | OptimizerFactory, task: Any, *, epochs: float | Non
         "steps_per_epoch": steps_per_epoch, "num_train": task.num_train, "metric": task.metric_name,
         "schedule": None if schedule is None else str(schedule), "max_steps": max_steps,
         "max_seconds": max_seconds, "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "higher_is_better": getattr(task, "higher_is_better", True),
     })
     state = TrainingState(model, optimizer, task, trace, scheduler=scheduler)
     loop = _Loop(task, model, optimizer, scheduler, needs_closure, state, list(callbacks), steps_per_epoch)
     loop.evaluate(epoch=0)
     initial_loss = trace.epochs[0]["train_loss"]
     generator = torch.Generator().manual_seed(seed)
-    progress = _progress(quiet, total_steps, f"{spec_text} on {task.name}")
-    with progress as bar:
-        bar_task = bar.add_task("train", total=total_steps) if bar is not None else None
+    with progress_reporter(f"{spec_text} on {task.name}", total_steps, quiet=quiet) as progress:
         while state.step < total_steps and not state.stop:
-            order = torch.randperm(task.num_train, generator=generator) if size < task.num_train else None
-            for start in range(0, task.num_train, size):
-                index = order[start:start + size] if order is not None else slice(start, start + size)
-                loss = loop.step(task.split.x_train[index], task.split.y_train[index])
-                if bar is not None:
-                    bar.update(bar_task, advance=1, description=f"loss {loss:.4g}")
+            for x, y in _timed(_epoch_batches(task, size, generator), loop):
+                loss = loop.step(x, y)
+                progress.advance(1, status=lambda: f"loss {loss:.4g}")
                 if has_diverged(loss, initial_loss):
                     trace.outcome, trace.diverged_at = DIVERGED, state.step
                     state.stop = True
@@ -166,6 +169,7 @@ def train(spec: str | Spec | OptimizerFactory, task: Any, *, epochs: float | Non
                 loop.evaluate(epoch=state.step // steps_per_epoch)
     if state.step % steps_per_epoch:  # stopped mid-epoch: one last row for the final model
         loop.evaluate(epoch=state.step / steps_per_epoch)
+    loop.evaluate_test()
     trace.meta["steps"] = state.step
     trace.meta["train_seconds"] = loop.train_time
     if trace.outcome != DIVERGED:
@@ -224,6 +228,14 @@ class _Loop:
         self.state.epoch = epoch
         self.notify("epoch_end", row)
 
+    def evaluate_test(self) -> None:
+        """``meta["final_test"]`` = {"loss", "metric"} of the final model, for tasks with a test split."""
+        count = self.task.num_examples("test") if hasattr(self.task, "num_examples") else 0
+        if count:
+            with evaluation_weights(self.optimizer):  # schedule-free: the average x
+                loss, metric = self.task.evaluate(self.model, "test")
+            self.state.trace.meta["final_test"] = {"loss": loss, "metric": metric, "examples": count}
+
     def notify(self, event: str, row: dict[str, Any]) -> None:
         self.state.row = row
         if not self.callbacks:
@@ -233,15 +245,29 @@ class _Loop:
                 callback(event, self.state)
 
 
-def _progress(quiet: bool, total: int, title: str):  # noqa: ANN202 (a context manager)
-    """A rich progress bar on a terminal; nothing when quiet or not a TTY."""
-    if quiet or not sys.stderr.isatty():
-        return nullcontext(None)
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+def _timed(batches: Iterable[tuple[Any, Any]], loop: "_Loop") -> Iterable[tuple[Any, Any]]:
+    """The batches, with the time spent producing each (a DataLoader's reading and collating)
+    added to the training clock."""
+    iterator = iter(batches)
+    while True:
+        started = time.perf_counter()
+        try:
+            batch = next(iterator)
+        except StopIteration:
+            return
+        finally:
+            loop.train_time += time.perf_counter() - started
+        yield batch
 
-    return Progress(TextColumn(title), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
-                    TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+
+def _epoch_batches(task: Any, size: int, generator: torch.Generator) -> Iterable[tuple[Any, Any]]:
+    """One epoch of (input, target) batches: the task's own iterator (built-in tensors or
+    DataLoaders), or minibatches of ``task.split`` for a task object that only has tensors."""
+    if hasattr(task, "train_batches"):
+        return task.train_batches(size, generator)
+    x, y = task.split.x_train, task.split.y_train
+    order = torch.randperm(len(x), generator=generator) if size < len(x) else torch.arange(len(x))
+    return ((x[order[i:i + size]], y[order[i:i + size]]) for i in range(0, len(x), size))
 
 
 __all__ = ["train", "TrainingState", "build_optimizer", "resolve_batch_size", "plan_steps"]

@@ -8,18 +8,20 @@ from typing import Any, Sequence
 
 from ..summary import json_safe
 from ..trace import Trace
+from .held_out import add_held_out_columns
 from .html import write_html
 from .tables import aggregate, format_number
 from .training import write_training_figures
 
 RUN_HEADERS = ["run", "optimizer", "seed", "batch", "epochs", "steps", "final train loss", "best val metric",
-               "s/epoch", "outcome"]
+               "final test metric", "s/epoch", "outcome"]
 
 
 def run_rows(records: Sequence[dict[str, Any]]) -> list[list[str]]:
     return [[str(r.get("run_id") or "-"), r["optimizer"], str(r["seed"]), str(r["batch_size"]),
              format_number(r["epochs"], 3), str(r["steps"]), format_number(r["final_train_loss"]),
-             format_number(r["best_val_metric"]), format_number(r["seconds_per_epoch"], 3), r["outcome"]]
+             format_number(r["best_val_metric"]), format_number(r.get("final_test_metric")),
+             format_number(r["seconds_per_epoch"], 3), r["outcome"]]
             for r in records]
 
 
@@ -51,6 +53,7 @@ def write_compare_report(runs: Sequence[tuple[Trace, dict[str, Any]]], out_dir: 
     figures = write_training_figures([(record["optimizer"], trace) for trace, record in runs], out)
     figures += sharpness_figures(runs, out)
     headers, rows = aggregate(records, metric, target)
+    add_held_out_columns(headers, rows, records, metric)  # test metrics of averaged/ensembled models
     (out / "results.json").write_text(json.dumps(json_safe(records), indent=1))
     tables = [(f"Summary (mean ± std over seeds; metric: {metric})", headers, rows), ("Runs", RUN_HEADERS, run_rows(records))]
     return write_html(out / "index.html", title, intro, tables, figures)

@@ -44,11 +44,15 @@ def outcome_text(outcomes: Sequence[str]) -> str:
 
 
 def aggregate(records: Sequence[dict[str, Any]], metric: str = "acc", target: str | None = None) -> tuple[list[str], list[list[str]]]:
-    """(headers, rows): one row per optimizer spec (in order of appearance) over its seeds."""
+    """(headers, rows): one row per optimizer spec (in order of appearance) over its seeds; a
+    'final test <metric>' column when the runs have a test split."""
     groups: dict[str, list[dict[str, Any]]] = {}
     for record in records:
         groups.setdefault(record["optimizer"], []).append(record)
-    headers = ["optimizer", "batch", "seeds", "final train loss", f"best val {metric}", "s/epoch"]
+    with_test = any(r.get("final_test_metric") is not None for r in records)  # tasks with a test split
+    headers = ["optimizer", "batch", "seeds", "final train loss", f"best val {metric}"]
+    headers += [f"final test {metric}"] if with_test else []
+    headers.append("s/epoch")
     if target:
         headers.append(f"s to {target}")
     headers.append("outcome")
@@ -56,8 +60,10 @@ def aggregate(records: Sequence[dict[str, Any]], metric: str = "acc", target: st
     for spec, runs in groups.items():
         row = [spec, str(runs[0]["batch_size"]), str(len(runs)),
                format_mean_std([r["final_train_loss"] for r in runs]),
-               format_mean_std([r["best_val_metric"] for r in runs]),
-               format_mean_std([r["seconds_per_epoch"] for r in runs], 3)]
+               format_mean_std([r["best_val_metric"] for r in runs])]
+        if with_test:
+            row.append(format_mean_std([r.get("final_test_metric") for r in runs]))
+        row.append(format_mean_std([r["seconds_per_epoch"] for r in runs], 3))
         if target:
             times = [r.get("time_to_target") for r in runs]
             row.append("not reached" if all(t is None for t in times) else format_mean_std(times, 3))

@@ -60,12 +60,13 @@ def optimizer_spec(plan: StudyPlan, params: dict[str, Any]) -> str:
 
 
 def load_task(plan: StudyPlan) -> Any:
-    """The task, built once per process (datasets are small and deterministic)."""
-    from ..tasks import get_task
+    """The task, built once per process (datasets are small and deterministic); a
+    ``module:function`` reference (``--task``) is called in each worker process."""
+    from ..tasks import resolve_task
 
     key = (plan.task, repr(sorted(plan.task_options.items())))
     if key not in _TASKS:
-        _TASKS[key] = get_task(plan.task, **plan.task_options)
+        _TASKS[key] = resolve_task(plan.task, **plan.task_options)
     return _TASKS[key]
 
 

@@ -26,6 +26,7 @@ from .storage import (_quiet_experimental, _retry_callback, is_dead_local_worker
                       sweep_lock, worker_identity)
 
 IDLE_SLEEP = 0.5
+PROGRESS_POLL_SECONDS = 1.0
 
 
 def make_sampler(plan: StudyPlan, slot: int) -> optuna.samplers.BaseSampler:
@@ -173,8 +174,10 @@ def requeue_dead_workers(url: str, study: optuna.Study, plan: StudyPlan) -> int:
 
 
 def work(url: str, sweep: str, *, db_path: str | None = None, heartbeat_interval: int = 10,
-         grace_period: int = 30, torch_threads: int | None = None) -> int:
-    """Run trials of sweep `sweep` until none is left; return how many this worker ran."""
+         grace_period: int = 30, torch_threads: int | None = None,
+         on_trial: Callable[[StudyPlan, optuna.Trial], None] | None = None) -> int:
+    """Run trials of sweep `sweep` until none is left; return how many this worker ran.
+    ``on_trial(plan, trial)`` is called after each trial this worker finishes."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if torch_threads:
         import torch
@@ -202,6 +205,8 @@ def work(url: str, sweep: str, *, db_path: str | None = None, heartbeat_interval
                 study.pruner = make_pruner(plan)
                 run_trial(study, trial, plan, db_path, interval)
                 ran, busy = ran + 1, True
+                if on_trial is not None:
+                    on_trial(plan, trial)
             if not busy:
                 return ran
             if ran == 0 or not _any_waiting(storage, names):
@@ -219,15 +224,45 @@ def _work_in_child(kwargs: dict[str, Any]) -> None:
     work(**kwargs)
 
 
-def run_workers(count: int, **kwargs: Any) -> list[int]:
-    """Run `count` worker processes (spawned, so each has a clean torch) and wait; exit codes."""
+def trial_counts(url: str, sweep: str) -> tuple[int, int]:
+    """(finished trials, planned trials) over the sweep's studies: COMPLETE or PRUNED trials
+    against each study's declared budget (failed trials are re-queued, so they do not count)."""
+    storage = open_storage(url)
+    try:
+        done = total = 0
+        for name in sweep_study_names(storage, sweep):
+            study = optuna.load_study(study_name=name, storage=storage)
+            total += load_plan(study).trials
+            done += len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+        return done, total
+    finally:
+        release(storage)
+
+
+def run_workers(count: int, progress: Any = None, **kwargs: Any) -> list[int]:
+    """Run `count` worker processes (spawned, so each has a clean torch) and wait; exit codes.
+
+    ``progress`` (:func:`optimlab.progress.progress_reporter`, unit trials) follows the sweep's
+    finished trials: after each trial of the one in-process worker, or from the storage every
+    second while several worker processes run.
+    """
+    if progress is not None:
+        done, total = trial_counts(kwargs["url"], kwargs["sweep"])
+        progress.set_total(total)
+        progress.advance(done)
     if count == 1:
-        work(**kwargs)
+        def advance(plan: StudyPlan, trial: optuna.Trial) -> None:
+            progress.advance(1, status=f"last: {plan.optimizer} {plan.sampler} trial {trial.number}")
+
+        work(**kwargs, on_trial=advance if progress is not None else None)
         return [0]
     context = multiprocessing.get_context("spawn")
     processes = [context.Process(target=_work_in_child, args=(kwargs,)) for _ in range(count)]
     for process in processes:
         process.start()
+    while progress is not None and any(process.is_alive() for process in processes):
+        time.sleep(PROGRESS_POLL_SECONDS)
+        progress.advance(trial_counts(kwargs["url"], kwargs["sweep"])[0] - progress.done)
     for process in processes:
         process.join()
     return [process.exitcode for process in processes]

@@ -135,10 +135,23 @@ class Task:
         total = ((target - target.mean()) ** 2).sum()
         return float("nan") if total == 0 else (1 - residual / total).item()
 
-    def data(self, which: str) -> tuple[torch.Tensor, torch.Tensor]:
+    def data(self, which: str, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(inputs, targets) of a split; its first ``limit`` rows when given."""
         if which not in ("train", "val", "test"):
             raise ValueError(f"unknown split {which!r}; choose one of: train, val, test")
-        return getattr(self.split, f"x_{which}"), getattr(self.split, f"y_{which}")
+        x, y = getattr(self.split, f"x_{which}"), getattr(self.split, f"y_{which}")
+        return (x, y) if limit is None else (x[:limit], y[:limit])
+
+    def num_examples(self, which: str) -> int:
+        return len(self.data(which)[0])
+
+    def train_batches(self, batch_size: int, generator: torch.Generator):  # noqa: ANN201 (a generator)
+        """One epoch of minibatches: a fresh permutation from ``generator`` (none for the full batch)."""
+        x, y = self.split.x_train, self.split.y_train
+        order = torch.randperm(len(x), generator=generator) if batch_size < len(x) else None
+        for start in range(0, len(x), batch_size):
+            index = order[start:start + batch_size] if order is not None else slice(start, start + batch_size)
+            yield x[index], y[index]
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, which: str = "train") -> tuple[float | None, float | None]:
