@@ -237,3 +237,21 @@ def test_body_sizes_around_the_cap(client, size):
     body = head + b"x" * max(0, size - len(head) - 2) + b'"}'
     status, answer, reply = post(client, body)
     assert status == (413 if len(body) > MAX_BODY_BYTES else 422) and reply < MAX_ERROR_BYTES
+
+
+def test_every_preset_scene_is_accepted(client):
+    """The page's scenes (static/presets.js) pass the allowlist."""
+    import re
+    from pathlib import Path
+
+    from optimlab.spec import parse_spec
+    from optimlab.web.app import STATIC_DIR
+
+    text = Path(STATIC_DIR / "presets.js").read_text()
+    specs = re.findall(r'spec: "([^"]+)"', text)
+    assert len(specs) > 10
+    for spec in specs:
+        parsed = parse_spec(spec)
+        hyperparameters = {k: list(v) if isinstance(v, tuple) else v for k, v in parsed.kwargs.items()}
+        status, body, _ = post(client, one(parsed.name, **hyperparameters))
+        assert status == 200, (spec, body)
