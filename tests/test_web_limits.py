@@ -66,9 +66,13 @@ def test_booleans_are_json_booleans(client, value):
 
 
 def test_every_listed_hyperparameter_is_accepted_at_its_default(client):
-    """What /api/optimizers offers the page, the allowlist accepts (the page sends edited values)."""
-    for row in client.get("/api/optimizers").json():
+    """What /api/optimizers offers the page, the allowlist accepts (the page sends edited values),
+    and it offers none of torch's plumbing flags."""
+    rows = client.get("/api/optimizers").json()
+    assert {row["name"] for row in rows} == set(OPTIMIZERS)
+    for row in rows:
         for hp in row["hyperparameters"]:
+            assert hp["name"] not in HIDDEN
             if hp["default"] is None:
                 continue
             status, body, _ = post(client, one(row["name"], **{hp["name"]: hp["default"]}))

@@ -113,8 +113,9 @@ OPTIMIZER_HYPERPARAMETERS: dict[str, dict[str, Any]] = {
     "adafactor": {"lr": LR, "beta2_decay": Number(-1.0, 0.0), "d": Number(0.0, 1e3), "weight_decay": WEIGHT_DECAY},
     "asgd": {"lr": LR, "lambd": UNIT, "alpha": Number(0.0, 10.0), "t0": Number(0.0, 1e6), "weight_decay": WEIGHT_DECAY},
     "rprop": {"lr": LR, "etas": Numbers((UNIT, Number(1.0, 10.0))), "step_sizes": Numbers((Number(0.0, 1e3),) * 2)},
-    "muon": {"lr": LR, "weight_decay": WEIGHT_DECAY, "momentum": UNIT, "nesterov": Flag(), "eps": EPS,
-             "ns_steps": Number(1, 10, integer=True), "adjust_lr_fn": Choice(("original", "match_rms_adamw"))},
+    "muon": {"lr": LR, "weight_decay": WEIGHT_DECAY, "momentum": UNIT, "nesterov": Flag(),
+             "ns_steps": Number(1, 10, integer=True), "adjust_lr_fn": Choice(("original", "match_rms_adamw")),
+             "adamw_lr": LR, "adamw_betas": BETAS, "adamw_eps": EPS, "adamw_weight_decay": WEIGHT_DECAY},
     # reference packages: lion-pytorch, schedulefree, pytorch_optimizer
     "lion": {"lr": LR, "betas": BETAS, "weight_decay": WEIGHT_DECAY, "decoupled_weight_decay": Flag()},
     "sf-adamw": {**_SCHEDULE_FREE, "betas": BETAS, "eps": EPS},
@@ -122,7 +123,7 @@ OPTIMIZER_HYPERPARAMETERS: dict[str, dict[str, Any]] = {
     "ademamix": {"lr": LR, "betas": Numbers((UNIT, UNIT, UNIT)), "weight_decay": WEIGHT_DECAY, "weight_decouple": Flag(),
                  "fixed_decay": Flag(), "alpha": Number(0.0, 100.0), "t_alpha_beta3": STEPS, "eps": EPS},
     "soap": {"lr": LR, "betas": BETAS, "shampoo_beta": UNIT, "eps": EPS, "weight_decay": WEIGHT_DECAY,
-             "precondition_frequency": Number(1, 1000, integer=True), "max_precondition_dim": Number(1, 1024, integer=True),
+             "precondition_frequency": Number(1, 1000, integer=True), "max_precondition_dim": Number(1, 10000, integer=True),
              "merge_dims": Flag(), "precondition_1d": Flag(), "correct_bias": Flag(), "normalize_gradient": Flag()},
 }
 ONLY_LR = {"lr": LR}
@@ -138,6 +139,12 @@ NOISE = Number(0.0, MAX_NOISE)
 def optimizer_hyperparameters(name: str) -> dict[str, Any]:
     """The allowlist of a registered optimizer (``{"lr": ...}`` for one without an entry)."""
     return OPTIMIZER_HYPERPARAMETERS.get(name.lower(), ONLY_LR)
+
+
+def adjustable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The optimizer catalogue (``/api/optimizers`` rows) with only the hyperparameters a request may set."""
+    return [{**row, "hyperparameters": [hp for hp in row["hyperparameters"]
+                                        if hp["name"] in optimizer_hyperparameters(row["name"])]} for row in rows]
 
 
 def check_optimizer(name: str, hyperparameters: dict[str, Any]) -> dict[str, Any]:

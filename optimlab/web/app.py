@@ -29,7 +29,7 @@ from fastapi.staticfiles import StaticFiles
 
 from .. import __version__
 from . import compute
-from .allowlist import check_landscape
+from .allowlist import adjustable, check_landscape
 from .limits import MAX_MESSAGE, BodySizeLimit, clip, condense_errors, validation_message
 from .models import (MAX_BODY_BYTES, MAX_RESOLUTION, MAX_SECONDS, MIN_RESOLUTION, LandscapeSummary, OptimizerInfo,
                      ScheduleInfo, SurfaceResponse, TraceRequest, TraceResponse)
@@ -149,8 +149,8 @@ def create_app(*, max_seconds: float = MAX_SECONDS, workers: int = 2, queue_seco
 
     @app.get("/api/optimizers", response_model=list[OptimizerInfo], tags=["optimizers"])
     def optimizers() -> list[dict[str, Any]]:
-        """The optimizer registry with each hyperparameter's default."""
-        return compute.list_optimizers()
+        """The optimizer registry with the default of each hyperparameter a request may set."""
+        return adjustable(compute.list_optimizers())
 
     @app.get("/api/schedules", response_model=list[ScheduleInfo], tags=["optimizers"])
     def schedules() -> list[dict[str, Any]]:
