@@ -227,3 +227,16 @@ def test_a_trial_claimed_without_an_owner_is_requeued_only_under_the_lock(tmp_pa
     trials = study.get_trials()
     assert [t.state for t in trials].count(TrialState.WAITING) == TRIALS
     release(storage)
+
+
+def test_without_a_real_lock_an_ownerless_trial_is_left_to_the_heartbeat(tmp_path):
+    """sqlite URLs have no sweep lock: an ownerless running trial may be a live claim half done."""
+    url = resolve_storage_url(f"sqlite:///{tmp_path / 's.db'}")
+    name = create_sweep(url, "q")
+    storage = open_storage(url, heartbeat_interval=1, grace_period=2)
+    study = optuna.load_study(study_name=name, storage=storage)
+    waiting = study.get_trials(states=(TrialState.WAITING,))[0]
+    assert study._storage.set_trial_state_values(waiting._trial_id, state=TrialState.RUNNING)
+    assert requeue_dead_workers(url, study, load_plan(study)) == 0
+    assert study._storage.get_trial(waiting._trial_id).state == TrialState.RUNNING
+    release(storage)

@@ -28,8 +28,8 @@ from optuna.trial import TrialState
 from . import space as spaces
 from .objective import evaluate
 from .plan import StudyPlan, advance_round, load_plan, sweep_study_names
-from .storage import (MAX_RETRY, _quiet_experimental, is_dead_local_worker, is_rdb, open_storage, release,
-                      requeue_locked, retried_numbers, sweep_lock, worker_identity)
+from .storage import (MAX_RETRY, _quiet_experimental, has_sweep_lock, is_dead_local_worker, is_rdb, open_storage,
+                      release, requeue_locked, retried_numbers, sweep_lock, worker_identity)
 
 IDLE_SLEEP = 0.5
 
@@ -188,11 +188,11 @@ def requeue_dead_workers(url: str, study: optuna.Study, plan: StudyPlan) -> int:
     if is_rdb(url):
         with _quiet_experimental():
             optuna.storages.fail_stale_trials(study)  # calls RequeueCallback under the lock
-    if not _suspects(study):
+    if not _suspects(study, has_sweep_lock(url)):
         return 0
     count = 0
     with sweep_lock(url, plan.sweep):
-        for frozen in _suspects(study):
+        for frozen in _suspects(study, has_sweep_lock(url)):
             if frozen.state == TrialState.RUNNING:
                 try:
                     if not study._storage.set_trial_state_values(frozen._trial_id, state=TrialState.FAIL):
@@ -204,11 +204,16 @@ def requeue_dead_workers(url: str, study: optuna.Study, plan: StudyPlan) -> int:
     return count
 
 
-def _suspects(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-    """Running trials without a live owner, and failed-as-dead trials not yet re-queued."""
+def _suspects(study: optuna.Study, locked_claims: bool) -> list[optuna.trial.FrozenTrial]:
+    """Running trials without a live owner, and failed-as-dead trials not yet re-queued.
+
+    An ownerless running trial counts only where claims hold a real lock (`locked_claims`):
+    elsewhere (sqlite, mysql) it may be a live claim half done, and the heartbeat judges it.
+    """
     trials = study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.FAIL))
     running = [t for t in trials if t.state == TrialState.RUNNING
-               and (not t.user_attrs.get("worker") or is_dead_local_worker(t.user_attrs["worker"]))]
+               and (is_dead_local_worker(t.user_attrs.get("worker"))
+                    or locked_claims and not t.user_attrs.get("worker"))]
     failed = [t for t in trials if t.state == TrialState.FAIL and "error" not in t.user_attrs]
     if failed:
         retried = retried_numbers(study)

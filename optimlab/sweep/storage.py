@@ -226,6 +226,11 @@ def sweep_lock(url: str, name: str) -> Iterator[None]:
         engine.dispose()
 
 
+def has_sweep_lock(url: str) -> bool:
+    """True where :func:`sweep_lock` really locks (journal, PostgreSQL); sqlite/mysql URLs run unlocked."""
+    return not is_rdb(url) or url.startswith("postgresql")
+
+
 def worker_identity() -> str:
     """``host:pid`` of this process, recorded on each trial it runs."""
     return f"{socket.gethostname()}:{os.getpid()}"
