@@ -4,6 +4,7 @@ the Hessian vs torch.autograd.functional.hessian, closures with and without back
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 import pytest
@@ -80,6 +81,53 @@ def test_backward_is_restored_after_the_step_even_when_the_closure_fails():
     loss.backward()  # outside a Newton step the graph is freed again, as usual
     with pytest.raises(RuntimeError, match="backward through the graph a second time"):
         loss.backward()
+
+
+def test_backward_is_never_patched_and_other_threads_keep_default_backward():
+    """The graph-keeping backward is scoped to the Newton step's own thread: torch.autograd.backward
+    stays the original object, and a backward in another thread during the step frees its graph."""
+    original = torch.autograd.backward
+    w = torch.zeros(2, dtype=F64, requires_grad=True)
+    optimizer = Newton([w])
+    seen = {}
+
+    def other_thread() -> None:
+        x = torch.ones(3, dtype=F64, requires_grad=True)
+        loss = (x**2).sum()
+        loss.backward()
+        try:
+            loss.backward()
+            seen["second"] = "allowed"
+        except RuntimeError as error:
+            seen["second"] = str(error)
+
+    def closure():
+        optimizer.zero_grad()
+        seen["patched"] = torch.autograd.backward is not original
+        worker = threading.Thread(target=other_thread)
+        worker.start()
+        worker.join()
+        loss = ((w - 1) ** 2).sum()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    assert seen["patched"] is False and torch.autograd.backward is original
+    assert "second time" in seen["second"]  # the other thread's graph was freed, as without Newton
+    torch.testing.assert_close(w.detach(), torch.ones(2, dtype=F64))  # and the Newton step is exact
+
+
+def test_closure_that_frees_the_graph_gets_a_clear_error():
+    w = torch.zeros(2, dtype=F64, requires_grad=True)
+    optimizer = Newton([w])
+
+    def closure():
+        loss = ((w - 1) ** 2).sum()
+        torch.autograd.backward(loss)  # frees the graph; only Tensor.backward is kept
+        return loss
+
+    with pytest.raises(ValueError, match="freed the loss's graph"):
+        optimizer.step(closure)
 
 
 def test_lr_and_damping_scale_the_step():

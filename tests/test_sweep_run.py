@@ -15,11 +15,10 @@ from optuna.trial import TrialState
 
 from optimlab.cli import main
 from optimlab.store import Store
-from optimlab.store import Store
 from optimlab.sweep.objective import evaluate
-from optimlab.sweep.plan import create_studies, make_plans
+from optimlab.sweep.plan import create_studies, load_plan, make_plans
 from optimlab.sweep.results import load_sweep
-from optimlab.sweep.runner import pop_queued_trial, work
+from optimlab.sweep.runner import claim_trial, work
 from optimlab.sweep.storage import default_journal_path, open_storage, release, resolve_storage_url
 
 TASK = "wine-softmax"  # 178 rows: a trial takes well under a second
@@ -92,7 +91,7 @@ def test_a_dead_workers_trial_is_requeued_on_resume(tmp_path):
     create_studies(url, storage, make_plans("r", [TASK], ["sgd"], ["random"], ["lr=log:1e-2:1"], trials=3,
                                             epochs=1, with_defaults=False))
     study = optuna.load_study(study_name="r/wine-softmax/sgd/random", storage=storage)
-    claimed = pop_queued_trial(study)  # a worker claims slot 0 ... and dies
+    claimed = claim_trial(url, study, load_plan(study))  # a worker claims slot 0 ... and dies
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     claimed.set_user_attr("worker", f"{socket.gethostname()}:{int(dead.stdout)}")
     assert work(url, "r") == 3  # resume: slot 0 re-queued and run, plus slots 1, 2

@@ -221,5 +221,5 @@ def test_invalid_hyperparameter_shows_the_servers_message(server, page):
     before = finished_runs(page)
     page.click("#run")
     assert wait_for_run(page, before) == "error"
-    assert "lr=-1 must be >= 0" in page.inner_text("#status")
+    assert "lr=-1 must be a finite number in [0, 1000]" in page.inner_text("#status")
     assert all("422" in error for error in page.errors), page.errors  # only the refused request is logged

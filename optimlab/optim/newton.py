@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import inspect
-import threading
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import torch
 from torch import Tensor
 from torch.optim import Optimizer
+from torch.overrides import TorchFunctionMode
 
 from .base import clone_tensors
 from .validate import check_lr, check_nonnegative, check_positive_int
@@ -18,33 +17,27 @@ MODES = ("saddle_free", "plain")
 DEFAULT_MAX_PARAMS = 2000  # a 2000 x 2000 Hessian: 2000 batched backward passes, 32 MB in float64
 RELATIVE_CURVATURE_FLOOR = 1e-12  # curvature below this times the largest counts as none
 
-_BACKWARD_PATCH_LOCK = threading.RLock()
 
-
-@contextlib.contextmanager
-def backward_keeps_graph() -> Iterator[None]:
-    """Within this block every ``loss.backward()`` keeps its graph (``retain_graph=True``).
+class BackwardKeepsGraph(TorchFunctionMode):
+    """Within this mode, ``loss.backward()`` keeps its graph (``retain_graph=True``), in this thread only.
 
     A closure written for torch's LBFGS calls ``loss.backward()``, which frees the graph that
-    Newton still needs to differentiate the gradient a second time. ``Tensor.backward`` calls
-    ``torch.autograd.backward``; this context swaps that function for one that forces
-    ``retain_graph=True`` and restores it on exit. Other threads that call backward while a
-    Newton step runs also keep their graphs until their losses are freed (memory, not results).
+    Newton still needs to differentiate the gradient a second time. ``Tensor.backward`` dispatches
+    through ``__torch_function__``, and a torch-function mode is thread-local: nothing is patched,
+    other threads and ``torch.autograd.backward`` itself are untouched. (A closure that calls
+    ``torch.autograd.backward(loss)`` directly frees the graph; Newton then says so.)
     """
-    original = torch.autograd.backward
-    signature = inspect.signature(original)
 
-    def backward_retaining_graph(*args: Any, **kwargs: Any) -> None:
-        bound = signature.bind(*args, **kwargs)
-        bound.arguments["retain_graph"] = True
-        return original(*bound.args, **bound.kwargs)
+    def __torch_function__(self, func: Callable, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        kwargs = dict(kwargs or {})
+        if func is Tensor.backward:
+            bound = _TENSOR_BACKWARD.bind(*args, **kwargs)
+            bound.arguments["retain_graph"] = True
+            return func(*bound.args, **bound.kwargs)
+        return func(*args, **kwargs)
 
-    with _BACKWARD_PATCH_LOCK:
-        torch.autograd.backward = backward_retaining_graph
-        try:
-            yield
-        finally:
-            torch.autograd.backward = original
+
+_TENSOR_BACKWARD = inspect.signature(Tensor.backward)
 
 
 def flat_gradient_and_hessian(loss: Tensor, params: list[Tensor]) -> tuple[Tensor, Tensor]:
@@ -126,7 +119,7 @@ class Newton(Optimizer):
 
     Closure contract: ``step(closure)`` requires a closure that computes the loss from the
     parameters with autograd enabled and returns it. It may call ``loss.backward()`` (as closures
-    for LBFGS do): during the call ``backward`` keeps the graph (see :func:`backward_keeps_graph`),
+    for LBFGS do): during the call ``backward`` keeps the graph (see :class:`BackwardKeepsGraph`),
     so the Hessian is still available; the ``.grad`` it writes is left as it is. The closure is
     called once per step.
 
@@ -200,14 +193,20 @@ class Newton(Optimizer):
         group = self.param_groups[0]
         self._check_group(group)
         params = [p for p in group["params"] if p.requires_grad]
-        with torch.enable_grad(), backward_keeps_graph():
+        with torch.enable_grad(), BackwardKeepsGraph():
             loss = closure()
         if not isinstance(loss, Tensor) or loss.grad_fn is None:
             raise ValueError(
                 "Newton: the closure must return the loss as a tensor computed from the parameters with autograd"
             )
-        with torch.enable_grad():
-            grad, hessian = flat_gradient_and_hessian(loss, params)
+        try:
+            with torch.enable_grad():
+                grad, hessian = flat_gradient_and_hessian(loss, params)
+        except RuntimeError as error:
+            if "second time" not in str(error):
+                raise
+            raise ValueError("Newton: the closure freed the loss's graph (torch.autograd.backward(loss)); "
+                             "call loss.backward() or no backward at all") from None
         direction, positive_definite = newton_direction(hessian, grad, group["damping"], group["mode"])
         offset = 0
         for p in params:

@@ -2,9 +2,15 @@
 
 Any number of worker processes, on one machine or several, run :func:`work` on the same storage
 and sweep name. A worker exits when no study of the sweep has a queued or running trial left and
-no coarse-to-fine round remains to queue. Before each pop it re-queues trials whose worker died:
-on PostgreSQL through Optuna's heartbeat (``fail_stale_trials`` + the retry callback), on the
-journal file by checking that the recorded ``host:pid`` of a running trial is still alive.
+no coarse-to-fine round remains to queue.
+
+A claim is one step under the sweep lock (:func:`optimlab.sweep.storage.sweep_lock`, released by
+the kernel or the server when its holder dies): the trial goes WAITING -> RUNNING, gets its
+heartbeat (PostgreSQL) and its owner ``worker = host:pid``, and only then is the lock released.
+So a RUNNING trial without an owner, seen under the lock, belongs to a worker that died inside
+its claim. Before each claim a worker fails and re-queues (:class:`~.storage.RequeueCallback`)
+running trials whose worker died: no owner, a dead local ``host:pid``, or (PostgreSQL) a stale
+heartbeat; and re-queues failed trials whose re-queue was cut short by a death.
 """
 
 from __future__ import annotations
@@ -22,8 +28,8 @@ from optuna.trial import TrialState
 from . import space as spaces
 from .objective import evaluate
 from .plan import StudyPlan, advance_round, load_plan, sweep_study_names
-from .storage import (_quiet_experimental, _retry_callback, is_dead_local_worker, is_rdb, open_storage, release,
-                      sweep_lock, worker_identity)
+from .storage import (MAX_RETRY, _quiet_experimental, has_sweep_lock, is_dead_local_worker, is_rdb, open_storage,
+                      release, requeue_locked, retried_numbers, sweep_lock, worker_identity)
 
 IDLE_SLEEP = 0.5
 PROGRESS_POLL_SECONDS = 1.0
@@ -44,20 +50,28 @@ def make_pruner(plan: StudyPlan) -> optuna.pruners.BasePruner:
     return optuna.pruners.NopPruner()
 
 
-def pop_queued_trial(study: optuna.Study) -> optuna.Trial | None:
-    """Claim one waiting trial (atomically: a trial another worker claimed first is skipped).
+def claim_trial(url: str, study: optuna.Study, plan: StudyPlan) -> optuna.Trial | None:
+    """Claim one waiting trial: RUNNING, heartbeat (PostgreSQL) and owner, in one step under the sweep lock.
 
     What ``Study.ask`` does first, without its fallback of creating a fresh trial when the queue
-    is empty (that fallback would break the exact budget). Uses the storage's public
-    ``set_trial_state_values``, reached through the study's ``_storage`` and ``_trial_id``.
+    is empty (that fallback would break the exact budget). The WAITING -> RUNNING transition is
+    atomic in the storage (a trial another worker claimed first is skipped); the storage's public
+    ``set_trial_state_values`` is reached through the study's ``_storage`` and ``_trial_id``.
     """
+    if not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+        return None
     storage = study._storage
-    for frozen in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
-        try:
-            if storage.set_trial_state_values(frozen._trial_id, state=TrialState.RUNNING):
-                return optuna.Trial(study, frozen._trial_id)
-        except optuna.exceptions.UpdateFinishedTrialError:
-            continue
+    with sweep_lock(url, plan.sweep):
+        for frozen in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+            try:
+                if not storage.set_trial_state_values(frozen._trial_id, state=TrialState.RUNNING):
+                    continue
+            except optuna.exceptions.UpdateFinishedTrialError:
+                continue
+            if is_rdb(url):
+                storage.record_heartbeat(frozen._trial_id)
+            storage.set_trial_user_attr(frozen._trial_id, "worker", worker_identity())
+            return optuna.Trial(study, frozen._trial_id)
     return None
 
 
@@ -127,50 +141,86 @@ def store_saver(db_path: str | None, plan: StudyPlan, trial: optuna.Trial, param
 
 def run_trial(study: optuna.Study, trial: optuna.Trial, plan: StudyPlan, db_path: str | None,
               heartbeat_interval: int | None) -> None:
-    """Run one claimed trial and tell Optuna its result (COMPLETE, PRUNED, or FAIL on a crash)."""
+    """Run one claimed trial and tell Optuna its result (COMPLETE, PRUNED, or FAIL on a crash).
+
+    If another worker failed this trial meanwhile (its heartbeat looked stale under heavy load),
+    the trial was re-queued there: this worker says so and goes on (the retry reuses the runs
+    stored here).
+    """
     with Heartbeat(study._storage, trial._trial_id, heartbeat_interval):
-        trial.set_user_attr("worker", worker_identity())
         try:
-            dims = spaces.parse_space(trial.user_attrs["space"])
-            params = {dim.name: suggest(trial, dim) for dim in dims}
-            result = evaluate(plan, params, trial=trial, save=store_saver(db_path, plan, trial, params))
-        except Exception as error:  # a bug or bad data: the trial fails, the sweep goes on
-            trial.set_user_attr("error", f"{type(error).__name__}: {error}")
-            study.tell(trial, state=TrialState.FAIL)
-            print(f"optimlab sweep: trial {trial.number} of {plan.study_name} failed: {error}", file=sys.stderr)
-            return
-        for key, value in (("outcome", result.outcome), ("diverged_at", result.diverged_at),
-                           ("curve", result.curve), ("steps_per_epoch", result.steps_per_epoch),
-                           ("seconds", round(result.seconds, 3)), ("run_ids", result.run_ids),
-                           ("seed_values", result.seed_values)):
-            trial.set_user_attr(key, value)
-        if result.pruned:
-            study.tell(trial, state=TrialState.PRUNED)
-        else:
-            study.tell(trial, result.value)
+            _run_and_tell(study, trial, plan, db_path)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            print(f"optimlab sweep: trial {trial.number} of {plan.study_name} was failed by another worker "
+                  "(stale heartbeat) and re-queued; going on", file=sys.stderr)
+
+
+def _run_and_tell(study: optuna.Study, trial: optuna.Trial, plan: StudyPlan, db_path: str | None) -> None:
+    try:
+        dims = spaces.parse_space(trial.user_attrs["space"])
+        params = {dim.name: suggest(trial, dim) for dim in dims}
+        result = evaluate(plan, params, trial=trial, save=store_saver(db_path, plan, trial, params))
+    except optuna.exceptions.UpdateFinishedTrialError:
+        raise
+    except Exception as error:  # a bug or bad data: the trial fails, the sweep goes on
+        trial.set_user_attr("error", f"{type(error).__name__}: {error}")
+        study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+        print(f"optimlab sweep: trial {trial.number} of {plan.study_name} failed: {error}", file=sys.stderr)
+        return
+    for key, value in (("outcome", result.outcome), ("diverged_at", result.diverged_at),
+                       ("curve", result.curve), ("steps_per_epoch", result.steps_per_epoch),
+                       ("seconds", round(result.seconds, 3)), ("run_ids", result.run_ids),
+                       ("seed_values", result.seed_values)):
+        trial.set_user_attr(key, value)
+    if result.pruned:
+        study.tell(trial, state=TrialState.PRUNED, skip_if_finished=True)
+    else:
+        study.tell(trial, result.value, skip_if_finished=True)
 
 
 def requeue_dead_workers(url: str, study: optuna.Study, plan: StudyPlan) -> int:
-    """Fail and re-queue running trials whose worker died (heartbeat, or a dead local pid)."""
+    """Fail and re-queue running trials whose worker died; return how many were re-queued.
+
+    Dead: no owner (its worker died inside the claim; judged under the sweep lock, where no live
+    claim is half done), a dead ``host:pid`` on this host, or (PostgreSQL, any host) a heartbeat
+    older than the grace period. Also re-queues a FAILED trial that a worker failed as dead but
+    died before re-queueing (no ``error`` attribute, not yet retried).
+    """
     if is_rdb(url):
         with _quiet_experimental():
-            optuna.storages.fail_stale_trials(study)
-        return 0
-    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    dead = [t for t in running if is_dead_local_worker(t.user_attrs.get("worker"))]
-    if not dead:
+            optuna.storages.fail_stale_trials(study)  # calls RequeueCallback under the lock
+    if not _suspects(study, has_sweep_lock(url)):
         return 0
     count = 0
     with sweep_lock(url, plan.sweep):
-        retry = _retry_callback()
-        for frozen in dead:
-            try:
-                if study._storage.set_trial_state_values(frozen._trial_id, state=TrialState.FAIL):
-                    retry(study, study._storage.get_trial(frozen._trial_id))
-                    count += 1
-            except optuna.exceptions.UpdateFinishedTrialError:
-                continue
+        for frozen in _suspects(study, has_sweep_lock(url)):
+            if frozen.state == TrialState.RUNNING:
+                try:
+                    if not study._storage.set_trial_state_values(frozen._trial_id, state=TrialState.FAIL):
+                        continue
+                except optuna.exceptions.UpdateFinishedTrialError:
+                    continue
+                frozen = study._storage.get_trial(frozen._trial_id)
+            count += requeue_locked(study, frozen)
     return count
+
+
+def _suspects(study: optuna.Study, locked_claims: bool) -> list[optuna.trial.FrozenTrial]:
+    """Running trials without a live owner, and failed-as-dead trials not yet re-queued.
+
+    An ownerless running trial counts only where claims hold a real lock (`locked_claims`):
+    elsewhere (sqlite, mysql) it may be a live claim half done, and the heartbeat judges it.
+    """
+    trials = study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.FAIL))
+    running = [t for t in trials if t.state == TrialState.RUNNING
+               and (is_dead_local_worker(t.user_attrs.get("worker"))
+                    or locked_claims and not t.user_attrs.get("worker"))]
+    failed = [t for t in trials if t.state == TrialState.FAIL and "error" not in t.user_attrs]
+    if failed:
+        retried = retried_numbers(study)
+        failed = [t for t in failed if t.number not in retried
+                  and len(t.system_attrs.get("retry_history", ())) < MAX_RETRY]
+    return running + failed
 
 
 def work(url: str, sweep: str, *, db_path: str | None = None, heartbeat_interval: int = 10,
@@ -196,7 +246,7 @@ def work(url: str, sweep: str, *, db_path: str | None = None, heartbeat_interval
                 study = optuna.load_study(study_name=name, storage=storage)
                 plan = load_plan(study)
                 requeue_dead_workers(url, study, plan)
-                trial = pop_queued_trial(study)
+                trial = claim_trial(url, study, plan)
                 if trial is None:
                     busy |= advance_round(url, study, plan)
                     busy |= bool(study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)))

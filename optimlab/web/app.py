@@ -6,7 +6,8 @@ installed plotly package: no CDN, no network), ``/api/landscapes``, ``/api/surfa
 FastAPI's /docs and /redoc pages are off: they load Swagger/ReDoc from a CDN, and nothing here
 may need the network.
 
-Work is bounded per request (steps, optimizers, seconds; see :mod:`optimlab.web.models`) and
+Work is bounded per request (body size, steps, optimizers, each hyperparameter and landscape
+argument, seconds; see :mod:`optimlab.web.models` and :mod:`optimlab.web.allowlist`) and
 across requests: computations run in a small thread pool (``workers`` at a time) so the event
 loop keeps serving, and a request that waits longer than ``queue_seconds`` for a worker gets 503.
 """
@@ -28,7 +29,9 @@ from fastapi.staticfiles import StaticFiles
 
 from .. import __version__
 from . import compute
-from .models import (MAX_RESOLUTION, MAX_SECONDS, MIN_RESOLUTION, LandscapeSummary, OptimizerInfo,
+from .allowlist import adjustable, check_landscape
+from .limits import MAX_MESSAGE, BodySizeLimit, clip, condense_errors, validation_message
+from .models import (MAX_BODY_BYTES, MAX_RESOLUTION, MAX_SECONDS, MIN_RESOLUTION, LandscapeSummary, OptimizerInfo,
                      ScheduleInfo, SurfaceResponse, TraceRequest, TraceResponse)
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -48,16 +51,6 @@ def plotly_js_path() -> Path:
     if not found:
         raise FileNotFoundError(f"plotly.min.js not found under {package_dir}")
     return found[0]
-
-
-def validation_message(errors: list[dict[str, Any]]) -> str:
-    """One line: 'steps: Input should be less than or equal to 5000' (several joined by '; ')."""
-    parts = []
-    for error in errors:
-        location = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
-        message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
-        parts.append(f"{location}: {message}" if location else message)
-    return "; ".join(parts)
 
 
 class ComputeGate:
@@ -119,14 +112,14 @@ def create_app(*, max_seconds: float = MAX_SECONDS, workers: int = 2, queue_seco
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
-        errors = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
-                  for e in error.errors()]
-        return JSONResponse(status_code=422, content={"message": validation_message(errors), "detail": errors})
+        errors = list(error.errors())
+        return JSONResponse(status_code=422, content={"message": validation_message(errors),
+                                                      "detail": condense_errors(errors)})
 
     @app.exception_handler(HTTPException)
     async def _http_error(request: Request, error: HTTPException) -> JSONResponse:
-        return JSONResponse(status_code=error.status_code, content={"message": str(error.detail),
-                                                                     "detail": error.detail})
+        message = clip(str(error.detail), MAX_MESSAGE)
+        return JSONResponse(status_code=error.status_code, content={"message": message, "detail": message})
 
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
@@ -148,18 +141,16 @@ def create_app(*, max_seconds: float = MAX_SECONDS, workers: int = 2, queue_seco
         resolution: int = Query(DEFAULT_RESOLUTION, ge=MIN_RESOLUTION, le=MAX_RESOLUTION),
     ) -> dict[str, Any]:
         """The landscape sampled on a grid over its domain, with its critical points classified."""
-        from ..landscapes import get_landscape
-
         try:
-            get_landscape(landscape)
+            check_landscape(landscape)
         except ValueError as error:
             raise HTTPException(422, str(error)) from None
         return await gate.run(compute.surface, landscape, resolution)
 
     @app.get("/api/optimizers", response_model=list[OptimizerInfo], tags=["optimizers"])
     def optimizers() -> list[dict[str, Any]]:
-        """The optimizer registry with each hyperparameter's default."""
-        return compute.list_optimizers()
+        """The optimizer registry with the default of each hyperparameter a request may set."""
+        return adjustable(compute.list_optimizers())
 
     @app.get("/api/schedules", response_model=list[ScheduleInfo], tags=["optimizers"])
     def schedules() -> list[dict[str, Any]]:
@@ -172,4 +163,5 @@ def create_app(*, max_seconds: float = MAX_SECONDS, workers: int = 2, queue_seco
         return await gate.run(compute.run_scene, request, max_seconds)
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
     return app
