@@ -32,6 +32,7 @@ from .task import EVAL_CHUNK, Split
 TRAIN_EVAL_WINDOWS = 512
 TEXT_FILE = "data/shakespeare.txt.gz"
 MODEL_OPTIONS = ("block", "width", "depth", "heads")
+DATA_OPTIONS = ("chars",)  # use only the text's first N characters (a smaller, faster task)
 DEFAULTS = {"block": 64, "width": 128, "depth": 4, "heads": 4}
 
 
@@ -159,13 +160,15 @@ class CharLMTask(ModuleTask):
 def build_shakespeare_char(*, seed: int = 0, init: str | None = None, dtype: torch.dtype = torch.float32,
                            l2: float = 0.0, limit: int | None = None, name: str | None = None,
                            **options: Any) -> CharLMTask:
-    """Task ``shakespeare-char`` (options: block, width, depth, heads; defaults 64, 128, 4, 4).
+    """Task ``shakespeare-char`` (options: block, width, depth, heads; defaults 64, 128, 4, 4;
+    ``chars=N``: only the text's first N characters, split 80/10/10 the same way).
 
     ``seed`` is unused by the data (the split is the text's order) and kept for the interface."""
-    unknown = sorted(set(options) - set(MODEL_OPTIONS))
+    unknown = sorted(set(options) - set(MODEL_OPTIONS) - set(DATA_OPTIONS))
     if unknown:
         raise ValueError(f"unknown option {unknown[0]!r} for task shakespeare-char; allowed: "
-                         f"{', '.join(MODEL_OPTIONS + ('l2',))}")
+                         f"{', '.join(MODEL_OPTIONS + DATA_OPTIONS + ('l2',))}")
+    chars = options.pop("chars", None)
     if l2 < 0:
         raise ValueError(f"l2={l2!r} must be >= 0")
     settings = {**DEFAULTS, **{key: int(value) for key, value in options.items()}}
@@ -173,7 +176,11 @@ def build_shakespeare_char(*, seed: int = 0, init: str | None = None, dtype: tor
         if value < 1:
             raise ValueError(f"{key}={value} must be a positive integer")
     text = read_shakespeare()
-    vocabulary = sorted(set(text))
+    vocabulary = sorted(set(text))  # of the whole text, so the model is the same whatever ``chars``
+    if chars is not None:
+        if not isinstance(chars, int) or chars < 20 * settings["block"]:
+            raise ValueError(f"chars={chars!r} must be an integer >= 20 x block ({20 * settings['block']})")
+        text = text[:chars]
     lookup = {char: code for code, char in enumerate(vocabulary)}
     codes = torch.tensor([lookup[c] for c in text], dtype=torch.int64)
     n_train, n_val = int(0.8 * len(codes)), int(0.1 * len(codes))
@@ -194,7 +201,7 @@ def build_shakespeare_char(*, seed: int = 0, init: str | None = None, dtype: tor
                       description=(f"Shakespeare, 7 plays, {len(text):,} characters, vocabulary {vocab}; "
                                    f"windows of {settings['block']}; model: transformer "
                                    f"{settings['depth']}x{settings['width']}, {settings['heads']} heads"),
-                      options={"seed": seed, "init": init, "l2": l2, "limit": limit, **model_settings},
+                      options={"seed": seed, "init": init, "l2": l2, "limit": limit, "chars": chars, **model_settings},
                       model_factory=lambda: CharTransformer(vocab, **model_settings), model_dtype=dtype)
     return task
 
