@@ -129,3 +129,24 @@ def test_benchmark_errors_are_one_line(tmp_path, capsys):
     assert main(["benchmark", "--scale", "huge", "--db", str(tmp_path / "x.db")]) == 2
     assert main(["benchmark", "--opt", "lion", "--scale", "smoke", "--db", str(tmp_path / "x.db")]) == 2
     assert "search space" in capsys.readouterr().err
+
+
+def test_declared_search_spaces_replace_the_defaults():
+    from optimlab.benchmark.plans import benchmark_plans
+    from optimlab.benchmark.workloads import parse_declared_spaces, workloads_for
+
+    spaces = parse_declared_spaces(["sgd.lr=log:0.05:0.2", "sgd.momentum=0.5"])
+    assert spaces == {"sgd": ["lr=log:0.05:0.2", "momentum=0.5"]}
+    workload = workloads_for("smoke", ["mnist1d-mlp"])[0]
+    target = {"mnist1d-mlp": Target("val_metric", 0.5, True)}
+    plans = benchmark_plans("b", [workload], target, ["sgd", "adam"], trials=4, spaces=spaces)
+    by_optimizer = {p.optimizer: p for p in plans}
+    assert "0.05" in by_optimizer["sgd"].space[0] and "momentum" in " ".join(by_optimizer["sgd"].space)
+    assert by_optimizer["adam"].space[0].startswith("lr=log:0.0003")
+    assert all(p.trials == 4 and p.epochs == workload.epochs and p.eval_every == workload.eval_every
+               and p.target == target["mnist1d-mlp"].to_dict() and p.task_options == {"val_fraction": 0.1}
+               for p in plans)
+    with pytest.raises(ValueError, match="OPTIMIZER.NAME=RANGE"):
+        parse_declared_spaces(["lr=log:1e-3:1"])
+    with pytest.raises(ValueError, match="not benchmarked"):
+        benchmark_plans("b", [workload], target, ["adam"], trials=2, spaces=spaces)

@@ -62,14 +62,15 @@ def trial_times(trial: optuna.trial.FrozenTrial) -> TrialTimes:
     return TrialTimes(dict(trial.params), steps, seconds, trial.state.name, trial.user_attrs.get("outcome"))
 
 
-def load_cells(url: str, name: str, workload_names: dict[str, str]) -> list[Cell]:
-    """Every (workload, optimizer) cell of benchmark ``name``; ``workload_names`` maps task -> workload."""
+def load_cells(url: str, name: str, workload_names: dict[str, str]) -> tuple[list[Cell], dict[str, str]]:
+    """Every (workload, optimizer) cell of benchmark ``name`` (``workload_names`` maps task ->
+    workload) and each optimizer's search space as stored in its plans."""
     storage = open_storage(url)
     try:
         names = sweep_study_names(storage, name)
         if not names:
             raise ValueError(f"no benchmark {name!r} in {url}")
-        cells = []
+        cells, spaces = [], {}
         for study_name in names:
             study = optuna.load_study(study_name=study_name, storage=storage)
             plan = load_plan(study)
@@ -77,7 +78,8 @@ def load_cells(url: str, name: str, workload_names: dict[str, str]) -> list[Cell
             finished = (TrialState.COMPLETE, TrialState.PRUNED)
             cell.trials = [trial_times(t) for t in study.get_trials(deepcopy=False, states=finished)]
             cells.append(cell)
-        return cells
+            spaces[plan.optimizer] = ", ".join(plan.space)
+        return cells, spaces
     finally:
         release(storage)
 

@@ -16,16 +16,20 @@ SAMPLER = "random"  # seeded per slot: every optimizer's trial k sits at the sam
 
 
 def benchmark_plans(name: str, workloads: list[Workload], targets: dict[str, Target], optimizers: list[str], *,
-                    trials: int, seed: int = 0, data_dir: str | None = None) -> list[sweep_plans.StudyPlan]:
+                    trials: int, seed: int = 0, data_dir: str | None = None,
+                    spaces: dict[str, list[str]] | None = None) -> list[sweep_plans.StudyPlan]:
     """The study plans of benchmark ``name`` (validated before anything is stored)."""
     if not optimizers:
         raise ValueError("no optimizer to benchmark")
+    extra = sorted(set(spaces or {}) - set(optimizers))
+    if extra:
+        raise ValueError(f"--space for {extra[0]!r}, which is not benchmarked (add --opt {extra[0]})")
     plans = []
     for workload in workloads:
         if workload.needs_data_dir and not data_dir:
             raise ValueError(f"workload {workload.name} reads files from your disk: pass --data-dir DIR")
         for optimizer in optimizers:
-            made = sweep_plans.make_plans(name, [workload.task], [optimizer], [SAMPLER], search_space(optimizer),
+            made = sweep_plans.make_plans(name, [workload.task], [optimizer], [SAMPLER], search_space(optimizer, spaces),
                                           trials=trials, epochs=workload.epochs, batch_size=workload.batch_size,
                                           seed=seed, with_defaults=False)
             plans += [replace(plan, task_options=workload.task_kwargs(data_dir), eval_every=workload.eval_every,

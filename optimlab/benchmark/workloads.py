@@ -92,9 +92,13 @@ def workloads_for(scale: str, names: list[str] | None = None, *, include_gpu: bo
     return [w for w in available.values() if include_gpu or not w.gpu]
 
 
-def search_space(optimizer: str) -> list[str]:
+def search_space(optimizer: str, declared: dict[str, list[str]] | None = None) -> list[str]:
+    """The optimizer's search space: the one declared with the run (``--space opt.name=RANGE``) or the default."""
+    if declared and declared.get(optimizer):
+        return list(declared[optimizer])
     if optimizer not in SEARCH_SPACES:
-        raise ValueError(f"--opt {optimizer!r} has no declared benchmark search space; choose from {', '.join(SEARCH_SPACES)}")
+        raise ValueError(f"--opt {optimizer!r} has no declared benchmark search space; choose from {', '.join(SEARCH_SPACES)} "
+                         f"or declare one with --space {optimizer}.lr=log:LOW:HIGH")
     return list(SEARCH_SPACES[optimizer])
 
 
@@ -118,4 +122,16 @@ def target_for(workload: Workload, scale: str, targets: dict[str, dict[str, Any]
 
 
 __all__ = ["Workload", "WORKLOADS", "SCALES", "NOTES_OPTIMIZERS", "SEARCH_SPACES", "TRIALS", "REFERENCE_GRID",
-           "TARGET_SLACK", "workloads_for", "search_space", "load_targets", "target_for"]
+           "TARGET_SLACK", "workloads_for", "search_space", "parse_declared_spaces", "load_targets", "target_for"]
+
+
+def parse_declared_spaces(items: list[str]) -> dict[str, list[str]]:
+    """``["lion.lr=log:1e-5:1e-3", "lion.betas1=0.9"]`` -> ``{"lion": ["lr=log:1e-5:1e-3", "betas1=0.9"]}``."""
+    spaces: dict[str, list[str]] = {}
+    for item in items:
+        name, eq, value = item.partition("=")
+        optimizer, dot, dimension = name.partition(".")
+        if not eq or not dot or not optimizer or not dimension:
+            raise ValueError(f"--space {item!r} must look like OPTIMIZER.NAME=RANGE, e.g. adam.lr=log:1e-4:1e-2")
+        spaces.setdefault(optimizer.strip(), []).append(f"{dimension.strip()}={value.strip()}")
+    return spaces

@@ -27,6 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--workload", action="append", default=None, help="only this workload (repeatable)")
     parser.add_argument("--opt", action="append", default=None, metavar="NAME",
                         help="optimizer (repeatable; default: sgd momentum nesterov adagrad rmsprop adam)")
+    parser.add_argument("--space", action="append", default=[], metavar="OPT.NAME=RANGE",
+                        help="declare an optimizer's search space (replaces its default), e.g. adam.lr=log:1e-4:1e-2")
     parser.add_argument("--trials", type=int, default=None, help="tuning trials per optimizer and workload (default: the scale's)")
     parser.add_argument("--data-dir", default=None, help="folder with the CIFAR-10 python batches (adds cifar10-resnet at full scale)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes on this machine")
@@ -57,11 +59,14 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--trials={args.trials} must be >= 1")
     if args.resume and not args.study:
         raise ValueError("--resume needs --study NAME")
+    from ..benchmark.workloads import parse_declared_spaces
+
+    spaces = parse_declared_spaces(args.space)
     name = args.study or f"bench-{scale}"
     url = resolve_storage_url(args.storage, args.db)
     board = run_benchmark(name, url, args.db, scale=scale, optimizers=args.opt, trials=args.trials,
                           workload_names=args.workload, data_dir=args.data_dir, workers=args.workers,
-                          seed=args.seed, resume=args.resume, out=args.out or f"benchmark-report-{name}")
+                          seed=args.seed, resume=args.resume, spaces=spaces, out=args.out or f"benchmark-report-{name}")
     if args.json:
         print(json.dumps(json_safe(board), indent=1, default=str))
     else:

@@ -197,7 +197,7 @@ def build_shakespeare_char(*, seed: int = 0, init: str | None = None, dtype: tor
 
     task = CharLMTask(name=name or "shakespeare-char", kind=CLASSIFICATION, split=split, model_kind="transformer",
                       num_classes=vocab, init=init, l2=l2, model_options=model_settings,
-                      default_batch_size=32, default_epochs=1,
+                      default_batch_size=32, default_epochs=2,
                       description=(f"Shakespeare, 7 plays, {len(text):,} characters, vocabulary {vocab}; "
                                    f"windows of {settings['block']}; model: transformer "
                                    f"{settings['depth']}x{settings['width']}, {settings['heads']} heads"),

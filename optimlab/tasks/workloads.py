@@ -29,7 +29,7 @@ WORKLOAD_TASKS: dict[str, WorkloadTask] = {
                                         {"logistic": (), "mlp": ("hidden",), "cnn": ("channels",),
                                          "gru": ("hidden",)}[model] + ("data_seed",))
        for model in MNIST1D_MODELS},
-    "shakespeare-char": WorkloadTask(build_shakespeare_char, 32, 1, ("block", "width", "depth", "heads"), data="bundled"),
+    "shakespeare-char": WorkloadTask(build_shakespeare_char, 32, 2, ("block", "width", "depth", "heads"), data="bundled"),
     "cifar10-resnet": WorkloadTask(build_cifar10_resnet, 128, 10, ("blocks", "width"), needs_data_dir=True,
                                    data="--data-dir DIR"),
 }
