@@ -36,6 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--resume", action="store_true", help="join / go on with the benchmark named by --study")
     parser.add_argument("--storage", default=None, help="postgresql://... or a journal file (default: beside --db)")
     parser.add_argument("--db", default=None, help="the optimlab store every run is saved in (default: $OPTIMLAB_DB or ./optimlab.db)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads per worker (default: $OMP_NUM_THREADS, else CPUs / workers)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="leaderboard page folder (default: benchmark-report-STUDY)")
     parser.add_argument("--json", action="store_true", help="print the leaderboard as JSON")
@@ -55,6 +57,9 @@ def run(args: argparse.Namespace) -> int:
     scale = args.scale or default_scale()
     if args.workers < 1:
         raise ValueError(f"--workers={args.workers} must be >= 1")
+    threads = args.threads or int(os.environ.get("OMP_NUM_THREADS") or 0) or None
+    if threads is not None and threads < 1:
+        raise ValueError(f"--threads={threads} must be >= 1")
     if args.trials is not None and args.trials < 1:
         raise ValueError(f"--trials={args.trials} must be >= 1")
     if args.resume and not args.study:
@@ -66,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     url = resolve_storage_url(args.storage, args.db)
     board = run_benchmark(name, url, args.db, scale=scale, optimizers=args.opt, trials=args.trials,
                           workload_names=args.workload, data_dir=args.data_dir, workers=args.workers,
-                          seed=args.seed, resume=args.resume, spaces=spaces, out=args.out or f"benchmark-report-{name}")
+                          seed=args.seed, resume=args.resume, spaces=spaces, torch_threads=threads, out=args.out or f"benchmark-report-{name}")
     if args.json:
         print(json.dumps(json_safe(board), indent=1, default=str))
     else:
