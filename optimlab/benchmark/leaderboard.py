@@ -15,7 +15,7 @@ from optuna.trial import TrialState
 from ..analysis.sweep import performance_profile, performance_ratios, profile_score
 from ..sweep.plan import load_plan, sweep_study_names
 from ..sweep.storage import open_storage, release
-from .targets import NEVER, fastest
+from .targets import fastest
 
 TAU_MAX = 4.0
 TAUS = [1 + 0.05 * i for i in range(61)]  # 1 .. 4

@@ -14,17 +14,14 @@ from ..sweep.runner import run_workers
 from ..sweep.storage import open_storage, release
 from .leaderboard import leaderboard, load_cells
 from .plans import benchmark_plans
-from .workloads import NOTES_OPTIMIZERS, TRIALS, Workload, target_for, workloads_for
+from .workloads import NOTES_OPTIMIZERS, TRIALS, WORKLOADS, Workload, target_for, workloads_for
 
 
 def default_scale() -> str:
     """``full`` on a machine with a CUDA GPU, ``smoke`` otherwise."""
-    try:
-        import torch
+    import torch
 
-        return "full" if torch.cuda.is_available() else "smoke"
-    except Exception:  # noqa: BLE001 (no torch: nothing to run anyway)
-        return "smoke"
+    return "full" if torch.cuda.is_available() else "smoke"
 
 
 def machine() -> str:
@@ -36,6 +33,9 @@ def create_benchmark(name: str, url: str, *, scale: str, optimizers: list[str], 
                      targets: dict[str, Any] | None = None, spaces: dict[str, list[str]] | None = None) -> list[Workload]:
     """Create the studies (or check that the existing ones have the same plans); return the workloads."""
     workloads = workloads_for(scale, workload_names, include_gpu=bool(data_dir))
+    for workload in workloads:
+        if workload.needs_data_dir and not data_dir:
+            raise ValueError(f"workload {workload.name} reads the CIFAR-10 files from your disk: pass --data-dir DIR")
     stored = {w.name: target_for(w, scale, targets) for w in workloads}
     plans = benchmark_plans(name, workloads, stored, optimizers, trials=trials or TRIALS[scale], seed=seed,
                             data_dir=data_dir, spaces=spaces)
@@ -56,21 +56,17 @@ def run_benchmark(name: str, url: str, db_path: str | None, *, scale: str, optim
     started = time.perf_counter()
     optimizers = list(optimizers or NOTES_OPTIMIZERS)
     if not resume:
-        create_benchmark(name, url, scale=scale, optimizers=optimizers, trials=trials,
-                                     workload_names=workload_names, data_dir=data_dir, seed=seed, targets=targets,
-                                     spaces=spaces)
+        create_benchmark(name, url, scale=scale, optimizers=optimizers, trials=trials, workload_names=workload_names,
+                         data_dir=data_dir, seed=seed, targets=targets, spaces=spaces)
     threads = torch_threads or max(1, (os.cpu_count() or 1) // workers)
     codes = run_workers(workers, url=url, sweep=name, db_path=db_path, torch_threads=threads)
     if any(code != 0 for code in codes):
         raise RuntimeError(f"a benchmark worker failed (exit codes {codes}); `--resume --study {name}` goes on")
-    from .workloads import WORKLOADS
-
     names = {w.task: w.name for by_name in WORKLOADS.values() for w in by_name.values()}
     cells, spaces_used = load_cells(url, name, names)
     board = leaderboard(cells)
     board["meta"] = {"name": name, "scale": scale, "trials": cells[0].budget.get("trials") if cells else trials,
-                     "optimizers": sorted({c.optimizer for c in cells}),
-                     "spaces": spaces_used,
+                     "optimizers": sorted({c.optimizer for c in cells}), "spaces": spaces_used,
                      "wall_seconds": time.perf_counter() - started, "machine": machine(), "storage": url,
                      "db": db_path}
     if out is not None:
