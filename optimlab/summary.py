@@ -7,7 +7,7 @@ from typing import Any
 
 from .trace import Trace
 
-HIGHER_IS_BETTER = {"acc": True, "r2": True}
+HIGHER_IS_BETTER = {"acc": True, "r2": True, "bpc": False}  # bpc: bits per character (shakespeare-char)
 
 
 def _finite(values: list[Any]) -> list[float]:

@@ -15,6 +15,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..report.tables import render_text
     from ..tasks.registry import DATASETS, TASKS
+    from ..tasks.workloads import WORKLOAD_TASKS
 
     rows = []
     for name, dataset in TASKS.items():
@@ -25,12 +26,18 @@ def run(args: argparse.Namespace) -> int:
                      "options": list(entry.options) + ["l2"] + (["hidden", "depth"] if model == "mlp" else [])
                      + (["channels"] if model == "cnn" else []),
                      "needs_data_dir": entry.needs_data_dir})
+    for name, workload in WORKLOAD_TASKS.items():
+        dataset, _, model = name.partition("-")
+        rows.append({"task": name, "dataset": dataset, "model": model, "convex": model == "logistic",
+                     "batch_size": workload.batch_size, "epochs": workload.epochs,
+                     "options": list(workload.options) + ["l2"], "needs_data_dir": workload.needs_data_dir,
+                     "data": workload.data})
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
     headers = ["task", "convex", "batch", "epochs", "spec options", "data"]
     table = [[r["task"], "yes" if r["convex"] else "no", str(r["batch_size"]), str(r["epochs"]),
               ",".join(r["options"]), "--data-dir DIR" if r["needs_data_dir"]
-              else "generated" if r["dataset"] == "synthetic" else "bundled"] for r in rows]
+              else r.get("data") or ("generated" if r["dataset"] == "synthetic" else "bundled")] for r in rows]
     print(render_text(headers, table))
     return 0

@@ -44,6 +44,7 @@ class TrialResult:
     seconds: float = 0.0
     run_ids: list[Any] = field(default_factory=list)
     seed_values: list[float] = field(default_factory=list)
+    target_reached: list[Any] = field(default_factory=list)  # per seed: {"step", "seconds"} or None
 
 
 def divergence_penalty(trace: Any) -> float:
@@ -116,8 +117,14 @@ def evaluate(plan: StudyPlan, params: dict[str, Any], *, trial: Any = None,
     curves = []
     for seed_index in range(plan.seeds):
         reporter = EpochReporter(trial, plan, seed_index)
+        callbacks: list[Any] = [reporter]
+        if plan.target is not None:
+            from ..benchmark.targets import Target, TargetStop
+
+            callbacks.append(TargetStop(Target.from_dict(plan.target)))
         trace = train(spec, task, epochs=plan.epochs, batch_size=plan.batch_size, seed=plan.seed + seed_index,
-                      quiet=True, callbacks=[reporter])
+                      quiet=True, callbacks=callbacks, eval_every=plan.eval_every)
+        result.target_reached.append(trace.meta.get("target_reached"))
         pruned = reporter.pruned and trace.outcome != DIVERGED
         result.seconds += float(trace.meta.get("train_seconds") or 0.0)
         result.steps_per_epoch = trace.meta.get("steps_per_epoch")

@@ -45,6 +45,8 @@ class StudyPlan:
     objective: str = "val_loss"
     seed: int = 0
     task_options: dict[str, Any] = field(default_factory=dict)
+    eval_every: int | None = None  # extra evaluation rows every k steps (benchmark: time-to-target resolution)
+    target: dict[str, Any] | None = None  # benchmark: stop a run at this target (optimlab.benchmark.targets.Target)
 
     @property
     def study_name(self) -> str:

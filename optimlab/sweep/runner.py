@@ -170,7 +170,7 @@ def _run_and_tell(study: optuna.Study, trial: optuna.Trial, plan: StudyPlan, db_
     for key, value in (("outcome", result.outcome), ("diverged_at", result.diverged_at),
                        ("curve", result.curve), ("steps_per_epoch", result.steps_per_epoch),
                        ("seconds", round(result.seconds, 3)), ("run_ids", result.run_ids),
-                       ("seed_values", result.seed_values)):
+                       ("seed_values", result.seed_values), ("target_reached", result.target_reached)):
         trial.set_user_attr(key, value)
     if result.pruned:
         study.tell(trial, state=TrialState.PRUNED, skip_if_finished=True)

@@ -15,6 +15,7 @@ from .datasets import CLASSIFICATION, Dataset, load_airfoil, load_sklearn, make_
 from .files import load_cifar10, load_mnist
 from .models import check_init
 from .task import Split, Task, split_dataset, standardize_split
+from .workloads import WORKLOAD_TASKS
 
 MODEL_OPTIONS = {"hidden", "depth", "channels"}
 
@@ -54,7 +55,8 @@ DEFAULT_INITS = {"airfoil-linear": "normal:std=0.01"}  # D2L: w ~ N(0, 0.01^2), 
 
 
 def task_names(include_file_tasks: bool = True) -> list[str]:
-    return [name for name, ds in TASKS.items() if include_file_tasks or not DATASETS[ds].needs_data_dir]
+    names = [name for name, ds in TASKS.items() if include_file_tasks or not DATASETS[ds].needs_data_dir]
+    return names + [name for name, entry in WORKLOAD_TASKS.items() if include_file_tasks or not entry.needs_data_dir]
 
 
 def get_task(name: str, seed: int = 0, standardize: bool = True, init: str | None = None, *,
@@ -70,8 +72,15 @@ def get_task(name: str, seed: int = 0, standardize: bool = True, init: str | Non
     """
     spec = parse_spec(name, "task name")
     options = {**spec.kwargs, **options}
+    if spec.name in WORKLOAD_TASKS:  # MNIST-1D, shakespeare-char, cifar10-resnet: their own builders
+        extra = {"data_dir": data_dir, "standardize": standardize} if WORKLOAD_TASKS[spec.name].needs_data_dir else {}
+        if val_fraction is not None:
+            extra["val_fraction"] = val_fraction
+        l2 = float(options.pop("l2", l2))
+        return WORKLOAD_TASKS[spec.name].build(seed=seed, init=init, dtype=dtype, l2=l2, limit=limit,
+                                               name=str(spec) if spec.kwargs else None, **extra, **options)
     if spec.name not in TASKS:
-        raise ValueError(f"unknown task {spec.name!r}; choose one of: {', '.join(TASKS)}")
+        raise ValueError(f"unknown task {spec.name!r}; choose one of: {', '.join(task_names())}")
     dataset_name = TASKS[spec.name]
     model_kind = spec.name[len(dataset_name) + 1:]
     entry = DATASETS[dataset_name]
