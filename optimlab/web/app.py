@@ -27,7 +27,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from .. import __version__
-from . import compute
+from . import compute, live
 from .models import (MAX_RESOLUTION, MAX_SECONDS, MIN_RESOLUTION, LandscapeSummary, OptimizerInfo,
                      ScheduleInfo, SurfaceResponse, TraceRequest, TraceResponse)
 
@@ -172,5 +172,6 @@ def create_app(*, max_seconds: float = MAX_SECONDS, workers: int = 2, queue_seco
         """Run each optimizer from the start point; returns x, f, |grad| and lr per step and the outcome."""
         return await gate.run(compute.scene_pool(workers).run_scene, request, max_seconds)
 
+    app.include_router(live.create_router(max_seconds))  # /eos and the streamed /api/live/* (optimlab.web.live)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
