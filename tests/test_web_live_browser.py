@@ -88,3 +88,29 @@ def test_live_off_waits_for_run(server, page):
     page.wait_for_function(f"window.optimlab.completed > {before} && document.body.dataset.state === 'done'",
                            timeout=60_000)
     assert table(page)[0]["label"] == "gd:lr=0.2"
+
+
+def test_edge_of_stability_page_streams_sharpness_against_two_over_lr(server, page, screenshot_dir):
+    # gd with lr 1 on the depth-3 MLP: the sharpness rises to 2/lr = 2 within a few dozen steps.
+    page.goto(server + "eos#optimizer=gd&lr=1&steps=60&every=5&task=digits-mlp:depth=3")
+    page.wait_for_function("window.optimlabEos.rows.length >= 3", timeout=60_000)
+    partial = page.evaluate("window.optimlabEos.rows.length")
+    page.wait_for_function("['done', 'error'].includes(document.body.dataset.state)", timeout=120_000)
+    assert page.evaluate("document.body.dataset.state") == "done", page.inner_text("#status")
+    rows = page.evaluate("window.optimlabEos.rows")
+    expected_steps = [1] + list(range(5, 61, 5))
+    assert partial < len(rows)  # drawn while streaming
+    assert [row["step"] for row in rows] == expected_steps[:len(rows)]
+    if len(rows) < len(expected_steps):  # a loaded machine: the server's time budget ended the stream
+        assert "stopped: time budget" in page.inner_text("#status")
+    assert all(row["threshold"] == pytest.approx(2.0, rel=1e-12) for row in rows)  # 2/lr
+    plotted = page.evaluate("""Object.fromEntries(document.getElementById('sharpness').data
+        .map(t => [t.meta, Array.from(t.y)]))""")
+    assert plotted["threshold"] == pytest.approx([2.0] * len(rows))
+    assert plotted["sharpness"] == pytest.approx([row["sharpness"] for row in rows])
+    assert max(plotted["sharpness"]) > 2.0  # the sharpness reaches the edge
+    cells = page.eval_on_selector_all("#latest td", "tds => tds.map(td => td.innerText.trim())")
+    assert cells[0] == str(rows[-1]["step"]) and float(cells[4]) == pytest.approx(2.0)
+    assert float(cells[5]) == pytest.approx(rows[-1]["sharpness"] / 2.0, rel=2e-3)
+    page.screenshot(path=str(screenshot_dir / "eos_live.png"), full_page=True)
+    assert not page.errors, page.errors
