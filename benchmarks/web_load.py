@@ -75,6 +75,7 @@ async def load(url: str, body: dict, count: int, concurrency: int, deadline_s: f
     """`count` requests, at most `concurrency` in flight, none started after `deadline_s`;
     request i starts from ``starts[i]``."""
     latencies: list[float] = []
+    computes: list[float] = []  # the server's own compute time of each scene (elapsed_seconds)
     statuses: dict[str, int] = {}
     gate = asyncio.Semaphore(concurrency)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
@@ -94,6 +95,7 @@ async def load(url: str, body: dict, count: int, concurrency: int, deadline_s: f
                 statuses[key] = statuses.get(key, 0) + 1
                 if key == "200":
                     latencies.append(time.perf_counter() - sent)
+                    computes.append(response.json()["elapsed_seconds"])
 
         await asyncio.gather(*(one(index) for index in range(count)))
     wall = time.perf_counter() - began
@@ -104,6 +106,7 @@ async def load(url: str, body: dict, count: int, concurrency: int, deadline_s: f
         "latency_p50_ms": round(1000 * statistics.median(latencies), 1) if latencies else None,
         "latency_p95_ms": round(1000 * percentile(latencies, 95), 1) if latencies else None,
         "latency_max_ms": round(1000 * max(latencies), 1) if latencies else None,
+        "compute_p50_ms": round(1000 * statistics.median(computes), 2) if computes else None,
     }
 
 
@@ -119,10 +122,12 @@ def measure(url: str, body: dict, args: argparse.Namespace, seed: int) -> list[d
 
 def print_phases(title: str, phases: list[dict]) -> None:
     print(title)
-    print(f"{'clients':>9} {'requests':>8} {'ok':>5} {'req/s':>7} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}  statuses")
+    print(f"{'clients':>9} {'requests':>8} {'ok':>5} {'req/s':>7} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} "
+          f"{'compute p50':>11}  statuses")
     for phase in phases:
         print(f"{phase['concurrency']:>9} {phase['requests']:>8} {phase['ok']:>5} {phase['requests_per_s']:>7} "
-              f"{phase['latency_p50_ms']:>8} {phase['latency_p95_ms']:>8} {phase['latency_max_ms']:>8}  {phase['statuses']}")
+              f"{phase['latency_p50_ms']:>8} {phase['latency_p95_ms']:>8} {phase['latency_max_ms']:>8} "
+              f"{phase['compute_p50_ms']:>11}  {phase['statuses']}")
 
 
 def throughput_ratio(phases: list[dict]) -> float | None:
@@ -174,7 +179,8 @@ def main() -> None:
                     "python": platform.python_version(), "torch": torch.__version__,
                     "load_average_1m_before": round(load_before, 2),
                     "note": "loopback HTTP; a shared machine is noisy: compare the servers of one run"},
-        "server": "optimlab serve (uvicorn, 1 process, 2 compute worker threads)",
+        "server": "optimlab serve (uvicorn, 1 process, 2 compute worker threads; this checkout: scenes in a "
+                  "2-process pool)",
         "servers": results,
     }
     title = f"POST /api/trace  ({args.landscape}, {args.optimizers} optimizers x {args.steps} steps, own start each)"

@@ -87,8 +87,9 @@ def _number(value: Any) -> float | None:
 class _Stream:
     """Bridges the training thread and the response: rows go into an asyncio queue."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
-        self.loop, self.deadline = loop, deadline
+    def __init__(self, loop: asyncio.AbstractEventLoop, budget_seconds: float) -> None:
+        self.loop, self.budget_seconds = loop, budget_seconds
+        self.deadline = time.perf_counter() + budget_seconds
         self.queue: asyncio.Queue = asyncio.Queue()
         self.cancelled = threading.Event()
         self.stopped: str | None = None
@@ -126,6 +127,8 @@ def run_edge_of_stability(request: EdgeOfStabilityRequest, stream: _Stream) -> N
         stream.put({"type": "start", "task": request.task, "optimizer": spec, "compared": rule.quantity,
                     "threshold_formula": rule.formula, "threshold": rule.threshold, "steps": request.steps,
                     "every": request.every, "examples": request.examples})
+        # the budget counts training and measuring, not the one-time imports and data loading before
+        stream.deadline = time.perf_counter() + stream.budget_seconds
         tracker = SharpnessTracker(every=request.every, examples=request.examples, iterations=request.iterations,
                                    seed=request.seed)
         trace = train(spec, task, batch_size="full", max_steps=request.steps, epochs=request.steps, seed=request.seed,
@@ -157,7 +160,7 @@ def create_router(max_seconds: float = MAX_SECONDS) -> APIRouter:
         except asyncio.TimeoutError:
             raise HTTPException(503, f"server busy: no worker free within {gate.queue_seconds:g} s; retry") from None
         loop = asyncio.get_running_loop()
-        stream = _Stream(loop, time.perf_counter() + max_seconds)
+        stream = _Stream(loop, max_seconds)
         job = loop.run_in_executor(gate.executor, run_edge_of_stability, body, stream)
 
         async def lines() -> AsyncIterator[bytes]:
