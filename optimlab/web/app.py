@@ -27,7 +27,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from .. import __version__
-from . import compute, live
+from . import compute, live, runs
 from .models import (MAX_RESOLUTION, MAX_SECONDS, MIN_RESOLUTION, LandscapeSummary, OptimizerInfo,
                      ScheduleInfo, SurfaceResponse, TraceRequest, TraceResponse)
 
@@ -173,5 +173,6 @@ def create_app(*, max_seconds: float = MAX_SECONDS, workers: int = 2, queue_seco
         return await gate.run(compute.scene_pool(workers).run_scene, request, max_seconds)
 
     app.include_router(live.create_router(max_seconds))  # /eos and the streamed /api/live/* (optimlab.web.live)
+    app.include_router(runs.create_router())  # /runs and /api/runs* (optimlab.web.runs)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
