@@ -13,6 +13,7 @@ per curve (evenly thinned); the report is written in one of the app's compute wo
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import tempfile
@@ -99,7 +100,9 @@ def write_report(ids: list[int]) -> str:
     location = _store_location()
     if location is None:
         raise ValueError("no results store: set $OPTIMLAB_DB or run from the folder holding optimlab.db")
-    name = "runs-" + "-".join(str(i) for i in ids)
+    store_key = hashlib.sha256(f"{location}:{os.stat(location).st_mtime_ns if '://' not in location else ''}"
+                               .encode()).hexdigest()[:8]  # another store (or a changed one): another report
+    name = f"runs-{store_key}-" + "-".join(str(i) for i in ids)
     out = REPORT_ROOT / name
     if (out / "index.html").is_file():
         return name
@@ -149,7 +152,7 @@ def create_router() -> APIRouter:
 
     @router.get("/api/runs/report/{name}/{filename}", include_in_schema=False)
     def report_file(name: str, filename: str) -> FileResponse:
-        if not re.fullmatch(r"runs(-\d+)+", name) or not re.fullmatch(r"[\w.\-]+\.(png|svg|json|html)", filename):
+        if not re.fullmatch(r"runs-[0-9a-f]{8}(-\d+)+", name) or not re.fullmatch(r"[\w.\-]+\.(png|svg|json|html)", filename):
             raise HTTPException(404, "not found")
         path = REPORT_ROOT / name / filename
         if not path.is_file():
