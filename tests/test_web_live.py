@@ -60,8 +60,7 @@ def test_first_sharpness_equals_the_autograd_hessian(client):
     inputs, targets = task.data("train")
     inputs, targets = inputs[:64], targets[:64]
     # the model after one GD step (the stream's step-1 row is measured after the update)
-    loss = task.loss_fn(model(inputs), targets) if False else None
-    params = [p for p in model.parameters()]
+    params = list(model.parameters())
     shapes = [p.shape for p in params]
     full_inputs, full_targets = task.data("train")
     grads = torch.autograd.grad(task.loss_fn(model(full_inputs), full_targets), params)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from test_web_browser import (ANIMATION_MS, browser, context, finished_runs, open_scene, page,  # noqa: F401
+from test_web_browser import (browser, context, finished_runs, open_scene, page,  # noqa: F401
                               plotted_paths, screenshot_dir, server, table)
 
 pytestmark = pytest.mark.browser

@@ -32,9 +32,6 @@ from ..trace import DIVERGED, Trace
 from .divergence import has_diverged
 from .trajectory import UNBOUNDED_BELOW, _start_point, classify_outcomes, run_trajectory
 
-Number = float
-Operand = "Coordinates | float"
-
 
 class Coordinates:
     """A float64 vector as a list of Python floats, with the tensor methods of optimlab.optim.rules.
@@ -67,7 +64,6 @@ class Coordinates:
     def clone(self) -> "Coordinates":
         return Coordinates(list(self.values))
 
-    # -- helpers ------------------------------------------------------------------------------
     @staticmethod
     def _operand(other: Any, n: int) -> list[float]:
         return other.values if isinstance(other, Coordinates) else [float(other)] * n

@@ -29,6 +29,7 @@ import json
 import math
 import threading
 import time
+from pathlib import Path
 from typing import Any, AsyncIterator, Literal
 
 from fastapi import APIRouter, HTTPException, Request
@@ -142,7 +143,7 @@ def run_edge_of_stability(request: EdgeOfStabilityRequest, stream: _Stream) -> N
 def create_router(max_seconds: float = MAX_SECONDS) -> APIRouter:
     """The live routes; the app includes them. ``max_seconds`` caps one stream's wall time."""
     router = APIRouter()
-    static = __import__("pathlib").Path(__file__).parent / "static"
+    static = Path(__file__).parent / "static"
 
     @router.get("/eos", include_in_schema=False)
     def eos_page() -> FileResponse:
