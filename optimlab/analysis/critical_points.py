@@ -129,23 +129,46 @@ def nearest_critical_point(landscape: Landscape | str, point: Tensor | list[floa
     does, Newton runs away to points whose gradient merely underflows)."""
     landscape = get_landscape(landscape)
     start = torch.as_tensor(point, dtype=torch.float64).reshape(1, landscape.dim)
-    end = newton_on_gradient(landscape, start, iterations)
-    if not torch.isfinite(end).all() or not _inside(landscape, end, margin=0.5):
-        return None
-    value = landscape.f(end)
-    if float(batched_gradient(landscape.f, end).norm()) > gtol * max(1.0, abs(float(value))):
-        return None
-    eig = hessian_eigenvalues(batched_hessian(landscape.f, end))[0]
-    critical = CriticalPoint(tuple(float(v) for v in end[0]), float(value[0]), tuple(float(e) for e in eig),
-                             classify_critical_point(eig), condition_number(eig))
-    if critical.kind == MINIMUM:
-        if landscape.global_min is not None:
-            lowest = landscape.global_min
-        else:  # f unbounded below (x*cos(cx)): "global" means the lowest minimum inside the domain
-            inside = bool(_inside(landscape, end)[0])
-            lowest = min((m.value for m in landscape.minima if m.is_global), default=None) if inside else None
-        critical.is_global_min = lowest is not None and abs(critical.value - lowest) <= 1e-8 * max(1.0, abs(lowest))
-    return critical
+    return nearest_critical_points(landscape, start, iterations, gtol)[0]
 
 
-__all__ = ["CriticalPoint", "find_critical_points", "nearest_critical_point", "newton_on_gradient"]
+def nearest_critical_points(landscape: Landscape | str, points: Tensor | list[list[float]],
+                            iterations: int = 100, gtol: float = 1e-7) -> list[CriticalPoint | None]:
+    """:func:`nearest_critical_point` for each row of ``points`` (n, dim), in one batched Newton run
+    (each row's iterates depend on that row only; a scene's runs are classified at the cost of one)."""
+    landscape = get_landscape(landscape)
+    starts = torch.as_tensor(points, dtype=torch.float64).reshape(-1, landscape.dim)
+    ends = newton_on_gradient(landscape, starts, iterations)
+    usable = torch.isfinite(ends).all(-1) & _inside(landscape, ends.nan_to_num(0.0), margin=0.5)
+    found: list[CriticalPoint | None] = [None] * ends.shape[0]
+    rows = [i for i in range(ends.shape[0]) if bool(usable[i])]
+    if not rows:
+        return found
+    kept = ends[rows]
+    values = landscape.f(kept)
+    grad_norms = batched_gradient(landscape.f, kept).norm(dim=-1)
+    eigenvalues = hessian_eigenvalues(batched_hessian(landscape.f, kept))
+    for row, end, value, grad_norm, eig in zip(rows, kept, values, grad_norms, eigenvalues):
+        if float(grad_norm) > gtol * max(1.0, abs(float(value))):
+            continue
+        critical = CriticalPoint(tuple(float(v) for v in end), float(value), tuple(float(e) for e in eig),
+                                 classify_critical_point(eig), condition_number(eig))
+        if critical.kind == MINIMUM:
+            critical.is_global_min = _is_global_value(landscape, critical.value, end)
+        found[row] = critical
+    return found
+
+
+def _is_global_value(landscape: Landscape, value: float, point: Tensor) -> bool:
+    """A minimum's value is global: the landscape's global minimum, or where f is unbounded below
+    (x*cos(cx)) the lowest known minimum of the domain (for a point inside it)."""
+    if landscape.global_min is not None:
+        lowest = landscape.global_min
+    else:
+        inside = bool(_inside(landscape, point.reshape(1, -1))[0])
+        lowest = min((m.value for m in landscape.minima if m.is_global), default=None) if inside else None
+    return lowest is not None and abs(value - lowest) <= 1e-8 * max(1.0, abs(lowest))
+
+
+__all__ = ["CriticalPoint", "find_critical_points", "nearest_critical_point", "nearest_critical_points",
+           "newton_on_gradient"]

@@ -150,13 +150,25 @@ def run_trajectory(spec: str | Spec, landscape: Landscape | str, steps: int = 10
 def classify_outcome(trace: Trace, landscape: Landscape, tol: float = 1e-6) -> str:
     """Where a finished run ended; "still descending (slow)" when it is unconverged but f never rose.
 
-    See :func:`_settled_outcome` for the other outcomes. A run is slow when, without gradient
+    See :func:`_settled_candidate` for the other outcomes. A run is slow when, without gradient
     noise, f fell at every step and the run ended neither converged nor settled (lr too small).
     """
-    outcome = _settled_outcome(trace, landscape, tol)
-    if outcome == COMPLETED and _still_descending(trace):
-        return SLOW
-    return outcome
+    return classify_outcomes([trace], landscape, tol)[0]
+
+
+def classify_outcomes(traces: Sequence[Trace], landscape: Landscape, tol: float = 1e-6) -> list[str]:
+    """:func:`classify_outcome` of each finished run on one landscape, with one batched Newton search
+    for the runs that need the critical-point analysis (a scene costs what one run does)."""
+    candidates = [_settled_candidate(trace, landscape, tol) for trace in traces]
+    searched = [point for point in candidates if isinstance(point, list)]
+    if searched:
+        from ..analysis.critical_points import nearest_critical_points  # analysis imports landscapes only
+
+        found = iter(nearest_critical_points(landscape, searched))
+        candidates = [_judge(trace, landscape, point, next(found), tol) if isinstance(point, list) else point
+                      for trace, point in zip(traces, candidates)]
+    return [SLOW if outcome == COMPLETED and _still_descending(trace) else outcome
+            for trace, outcome in zip(traces, candidates)]
 
 
 def _still_descending(trace: Trace) -> bool:
@@ -166,7 +178,7 @@ def _still_descending(trace: Trace) -> bool:
     return all(later < earlier for earlier, later in zip(values, values[1:]))
 
 
-def _settled_outcome(trace: Trace, landscape: Landscape, tol: float = 1e-6) -> str:
+def _settled_candidate(trace: Trace, landscape: Landscape, tol: float) -> str | list[float]:
     """Where a finished (not diverged) run ended, judged with the critical-point analysis.
 
     Newton on the gradient from the final point (with gradient noise: from the mean of the last
@@ -176,10 +188,10 @@ def _settled_outcome(trace: Trace, landscape: Landscape, tol: float = 1e-6) -> s
     count), then a global minimum with f - f* <= tol is "converged", another minimum "in a local
     minimum", a saddle, maximum or degenerate point "stalled at a saddle". Otherwise "completed"
     (still descending, bouncing, or far from any critical point).
-    """
-    from ..analysis.critical_points import nearest_critical_point  # analysis imports landscapes only
-    from ..analysis.hessian import MINIMUM
 
+    Returns the outcome when it is decided without the search, else the point to search from
+    (see :func:`_judge`).
+    """
     final = trace.steps[-1]
     if landscape.global_min is not None and final["f"] - landscape.global_min <= tol:
         return CONVERGED
@@ -189,17 +201,22 @@ def _settled_outcome(trace: Trace, landscape: Landscape, tol: float = 1e-6) -> s
         point = [sum(coords) / len(tail) for coords in zip(*tail)]
         settled = sum(math.dist(x, point) for x in tail) / len(tail) <= 2 * NEAR_FRACTION * size
     else:
-        point = final["x"]
+        point = list(final["x"])
         settled = final["grad_norm"] <= SETTLED_GRADIENT * trace.steps[0]["grad_norm"]
-    critical = nearest_critical_point(landscape, point)
-    if critical is None:
-        return COMPLETED
-    if math.dist(point, critical.point) > NEAR_FRACTION * size or not settled:
+    return point if settled else COMPLETED  # unsettled: decided without the Newton search
+
+
+def _judge(trace: Trace, landscape: Landscape, point: list[float], critical: Any, tol: float) -> str:
+    """The outcome of a settled run from the critical point found near its end (None: none)."""
+    from ..analysis.hessian import MINIMUM
+
+    size = max(high - low for low, high in landscape.bounds)
+    if critical is None or math.dist(point, critical.point) > NEAR_FRACTION * size:
         return COMPLETED
     if critical.kind != MINIMUM:
         return STALLED_AT_SADDLE
     if critical.is_global_min:
-        return CONVERGED if final["f"] - critical.value <= tol else COMPLETED
+        return CONVERGED if trace.steps[-1]["f"] - critical.value <= tol else COMPLETED
     return LOCAL_MINIMUM
 
 
@@ -221,5 +238,5 @@ def distance_to_nearest_minimum(landscape: Landscape, point: Sequence[float]) ->
     return min(math.dist(point, m.point) for m in landscape.minima)
 
 
-__all__ = ["run_trajectory", "classify_outcome", "steps_to_tolerance", "distance_to_nearest_minimum",
+__all__ = ["run_trajectory", "classify_outcome", "classify_outcomes", "steps_to_tolerance", "distance_to_nearest_minimum",
            "LOCAL_MINIMUM", "STALLED_AT_SADDLE", "SLOW", "UNBOUNDED_BELOW"]

@@ -28,7 +28,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from .. import __version__
-from . import compute
+from . import compute, live, runs
 from .allowlist import adjustable, check_landscape
 from .limits import MAX_MESSAGE, BodySizeLimit, clip, condense_errors, validation_message
 from .models import (MAX_BODY_BYTES, MAX_RESOLUTION, MAX_SECONDS, MIN_RESOLUTION, LandscapeSummary, OptimizerInfo,
@@ -82,12 +82,13 @@ class ComputeGate:
             semaphore.release()
 
 
-def warm_up() -> None:
+def warm_up(workers: int = 2) -> None:
     """One tiny run and one surface, so the first visitor does not pay for lazy imports and first calls."""
     from ..engine.trajectory import run_trajectory
 
     run_trajectory("gd", "bowl", 3)
     compute.surface(DEFAULT_LANDSCAPE, DEFAULT_RESOLUTION)
+    compute.scene_pool(workers).start()
 
 
 def create_app(*, max_seconds: float = MAX_SECONDS, workers: int = 2, queue_seconds: float = 15.0) -> FastAPI:
@@ -96,7 +97,7 @@ def create_app(*, max_seconds: float = MAX_SECONDS, workers: int = 2, queue_seco
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        asyncio.get_running_loop().run_in_executor(gate.executor, warm_up)  # in the background
+        asyncio.get_running_loop().run_in_executor(gate.executor, warm_up, workers)  # in the background
         yield
         gate.executor.shutdown(wait=False, cancel_futures=True)
 
@@ -160,8 +161,10 @@ def create_app(*, max_seconds: float = MAX_SECONDS, workers: int = 2, queue_seco
     @app.post("/api/trace", response_model=TraceResponse, tags=["trajectories"])
     async def trace(request: TraceRequest) -> dict[str, Any]:
         """Run each optimizer from the start point; returns x, f, |grad| and lr per step and the outcome."""
-        return await gate.run(compute.run_scene, request, max_seconds)
+        return await gate.run(compute.scene_pool(workers).run_scene, request, max_seconds)
 
+    app.include_router(live.create_router(max_seconds))  # /eos and the streamed /api/live/* (optimlab.web.live)
+    app.include_router(runs.create_router())  # /runs and /api/runs* (optimlab.web.runs)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
     return app

@@ -1,15 +1,23 @@
 """What the API computes: landscape grids with their critical points, and optimizer trajectories.
 
 Plain functions of plain values (no FastAPI here), so they run in worker threads and in tests.
-Trajectories come from :func:`optimlab.engine.trajectory.run_trajectory`, the engine the CLI uses.
+Trajectories come from :func:`optimlab.engine.fast_trajectory.run_fast_trajectory`: the engine's
+run (:func:`optimlab.engine.trajectory.run_trajectory`, the one the CLI uses) with the same update
+rules applied to plain floats and closed-form gradients, equal to it step by step to rounding, in a
+few milliseconds per scene instead of a second.
 """
 
 from __future__ import annotations
 
+import atexit
 import inspect
 import math
+import multiprocessing
 import re
+import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from functools import lru_cache
 from typing import Any, Iterable
 
@@ -32,6 +40,12 @@ def finite_or_none(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return number if math.isfinite(number) else None
+
+
+def finite_column(values: Iterable[float | None]) -> list[float | None]:
+    """A column of floats (or None) for JSON: NaN and infinities become null (fast path of
+    :func:`finite_or_none` for values that are already floats)."""
+    return [v if v is not None and -math.inf < v < math.inf else None for v in values]
 
 
 def as_point(value: Any) -> list[float]:
@@ -194,10 +208,10 @@ def trace_result(label: str, spec: Spec, trace: Trace, seconds: float, steps_req
         "steps_run": steps_run,
         "stopped_early": stopped_early,
         "seconds": seconds,
-        "x": [[finite_or_none(v) for v in as_point(row["x"])] for row in rows],
-        "f": [finite_or_none(row.get("f")) for row in rows],
-        "grad_norm": [finite_or_none(row.get("grad_norm")) for row in rows],
-        "lr": [finite_or_none(row.get("lr")) for row in rows],
+        "x": [[v if -math.inf < v < math.inf else None for v in row["x"]] for row in rows],
+        "f": finite_column(row["f"] for row in rows),
+        "grad_norm": finite_column(row["grad_norm"] for row in rows),
+        "lr": finite_column(row["lr"] for row in rows),
     }
 
 
@@ -215,27 +229,31 @@ def run_scene(request: TraceRequest, max_seconds: float) -> dict[str, Any]:
     the deadline (``stopped_early``; the outcome text says at which step), one that gets no time
     is reported as skipped. ``truncated`` is true when any run was cut.
     """
-    from ..engine.trajectory import run_trajectory
+    from ..engine.fast_trajectory import classify_scene, run_fast_trajectory
     from ..landscapes import get_landscape
 
     began = time.perf_counter()
     landscape = get_landscape(request.landscape)
     start = list(request.start) if request.start is not None else as_point(landscape.start)
     schedule = str(request.schedule.to_spec()) if request.schedule else None
-    results = []
+    runs: list[tuple[str, Spec, Trace | None, float]] = []
     for index, optimizer in enumerate(request.optimizers):
         spec = optimizer.to_spec()
         label = optimizer.label or str(spec)
         remaining = max_seconds - (time.perf_counter() - began)
         if remaining <= 0:
-            results.append(skipped_result(label, spec, start, f"not run: time budget of {max_seconds:g} s spent"))
+            runs.append((label, spec, None, 0.0))
             continue
 
         ran = time.perf_counter()
         share = remaining / (len(request.optimizers) - index)  # what the others do not use carries over
-        trace = run_trajectory(spec, landscape, request.steps, start=start, schedule=schedule, noise=request.noise,
-                               seed=request.seed, tol=request.tol, max_seconds=share)
-        results.append(trace_result(label, spec, trace, time.perf_counter() - ran, request.steps))
+        trace = run_fast_trajectory(spec, landscape, request.steps, start=start, schedule=schedule, noise=request.noise,
+                                    seed=request.seed, tol=request.tol, max_seconds=share, classify=False)
+        runs.append((label, spec, trace, time.perf_counter() - ran))
+    classify_scene([run[2] for run in runs if run[2] is not None], landscape, request.tol)  # one batched search
+    results = [trace_result(label, spec, trace, seconds, request.steps) if trace is not None
+               else skipped_result(label, spec, start, f"not run: time budget of {max_seconds:g} s spent")
+               for label, spec, trace, seconds in runs]
     return {
         "landscape": landscape.spec,
         "dim": int(landscape.dim),
@@ -250,4 +268,72 @@ def run_scene(request: TraceRequest, max_seconds: float) -> dict[str, Any]:
     }
 
 
-__all__ = ["list_landscapes", "list_optimizers", "list_schedules", "surface", "run_scene"]
+class ScenePool:
+    """Scenes computed in worker processes, so that concurrent requests use every core.
+
+    A scene is pure Python arithmetic (see :mod:`optimlab.engine.fast_trajectory`), so threads of
+    one process take turns on the GIL: 8 clients get no more throughput than one. The app's compute
+    threads each hand their scene to this pool and wait (without the GIL) for the result. Workers
+    are spawned (not forked: torch's threads do not survive a fork) on first use and warmed up; a
+    pool whose worker died is replaced at the next request.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._executor: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def executor(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._executor is None:
+                self._executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                                     initializer=_warm_worker)
+            return self._executor
+
+    def start(self) -> None:
+        """Spawn and warm every worker now (the first visitor should not wait for imports)."""
+        for future in [self.executor().submit(_warm_worker) for _ in range(self.workers)]:
+            future.result()
+
+    def run_scene(self, request: TraceRequest, max_seconds: float) -> dict[str, Any]:
+        executor = self.executor()
+        try:
+            return executor.submit(run_scene, request, max_seconds).result()
+        except BrokenProcessPool:
+            with self._lock:
+                if self._executor is executor:
+                    self._executor = None
+            raise
+
+    def shutdown(self) -> None:
+        with self._lock:
+            if self._executor is not None:
+                self._executor.shutdown(wait=False, cancel_futures=True)
+                self._executor = None
+
+
+def _warm_worker() -> None:
+    """Import and run everything a scene needs once (rules, closed forms, the Newton search)."""
+    from ..engine.fast_trajectory import classify_scene, run_fast_trajectory
+
+    traces = [run_fast_trajectory(name, "rosenbrock", 3, classify=False) for name in ("gd", "momentum", "adam")]
+    classify_scene(traces, "rosenbrock")
+
+
+_POOLS: dict[int, ScenePool] = {}
+
+
+def scene_pool(workers: int = 2) -> ScenePool:
+    """The process-wide pool with `workers` processes (one per size, created on first use)."""
+    if workers not in _POOLS:
+        _POOLS[workers] = ScenePool(workers)
+    return _POOLS[workers]
+
+
+@atexit.register
+def _stop_pools() -> None:
+    for pool in _POOLS.values():
+        pool.shutdown()
+
+
+__all__ = ["list_landscapes", "list_optimizers", "list_schedules", "surface", "run_scene", "scene_pool", "ScenePool"]

@@ -54,6 +54,35 @@ function edited() {
   $("preset").value = "";
   showCaption();
   syncURL();
+  scheduleLive();
+}
+
+// ---- live mode: every edit recomputes (debounced; one request in flight, the latest edit wins) ----
+
+const LIVE_DEBOUNCE_MS = 60;
+
+function liveOn() {
+  return $("live").checked;
+}
+
+function scheduleLive() {
+  if (!liveOn() || !app.surface) return;
+  clearTimeout(app.liveTimer);
+  app.liveTimer = setTimeout(() => {
+    if (app.liveInFlight) { app.livePending = true; return; }
+    runLive();
+  }, LIVE_DEBOUNCE_MS);
+}
+
+async function runLive() {
+  app.liveInFlight = true;
+  app.livePending = false;
+  try {
+    await run({ animated: false });
+  } finally {
+    app.liveInFlight = false;
+    if (app.livePending) runLive();
+  }
 }
 
 function showCaption() {
@@ -118,7 +147,7 @@ async function applyScene(scene) {
   await loadSurface();
 }
 
-async function loadSurface() {
+async function loadSurface({ live = false } = {}) {
   const spec = app.scene.landscape;
   try {
     const surface = await getJSON(`/api/surface?landscape=${encodeURIComponent(spec)}`);
@@ -128,6 +157,7 @@ async function loadSurface() {
     renderStart();
     drawLandscape($("contour"), surface, currentStart());
     clearResults();
+    if (live) scheduleLive();
   } catch (error) {
     setState("error", error.message);
   }
@@ -136,7 +166,7 @@ async function loadSurface() {
 function clearResults() {
   app.result = null;
   $("outcomes").replaceChildren();
-  $("results-summary").textContent = "Press Run to compute the trajectories.";
+  $("results-summary").textContent = liveOn() ? "Computing…" : "Press Run to compute the trajectories.";
   drawLossAxes($("loss"), app.surface, { traces: [], colors: [], steps: app.scene.steps });
 }
 
@@ -155,10 +185,11 @@ function buildRequest() {
   };
 }
 
-async function run() {
+async function run({ animated = true } = {}) {
   const runId = ++app.runId;
   const colors = sceneOptimizers().map((opt) => opt.color);
-  setState("running", "Computing…");
+  if (animated) setState("running", "Computing…");
+  const sent = performance.now();
   let result;
   try {
     result = await getJSON("/api/trace", { method: "POST", headers: { "Content-Type": "application/json" },
@@ -171,19 +202,25 @@ async function run() {
     return;
   }
   if (runId !== app.runId || !app.surface) return;
+  const roundTrip = performance.now() - sent;
   result.colors = colors;
   app.result = result;
   addTrajectories($("contour"), app.surface, result);
   drawLossAxes($("loss"), app.surface, result);
-  $("outcomes").replaceChildren();
-  setState("animating", "Animating…");
+  if (animated) {
+    $("outcomes").replaceChildren();
+    setState("animating", "Animating…");
+  }
   const finished = await animate($("contour"), $("loss"), app.surface, result,
-    { duration: app.animationMs, shouldStop: () => runId !== app.runId });
+    { duration: animated ? app.animationMs : 0, shouldStop: () => runId !== app.runId });
   if (!finished || runId !== app.runId) return;
   renderOutcomes(result);
   app.completed += 1;
+  app.lastRoundTripMs = roundTrip;
   const note = result.truncated ? ` — the time budget of ${result.limits.max_seconds} s cut some runs short` : "";
-  setState("done", `Computed ${result.traces.length} trajectories in ${formatNumber(result.elapsed_seconds * 1000, 3)} ms${note}.`);
+  const how = animated ? "Computed" : "Live: computed";
+  setState("done", `${how} ${result.traces.length} trajectories in ${formatNumber(result.elapsed_seconds * 1000, 3)} ms ` +
+    `(round trip ${formatNumber(roundTrip, 3)} ms)${note}.`);
   $("status").classList.toggle("warn", result.truncated);
 }
 
@@ -239,8 +276,9 @@ function wire() {
     const options = $("landscape-options").value.trim();
     app.scene.landscape = options ? `${$("landscape").value}:${options}` : $("landscape").value;
     app.scene.start = null;
+    app.surface = null; // no live run on the old landscape's plot; the new surface starts one
     edited();
-    loadSurface();
+    loadSurface({ live: true });
   };
   $("landscape").addEventListener("change", () => { $("landscape-options").value = ""; landscapeChanged(); });
   $("landscape-options").addEventListener("change", landscapeChanged);
@@ -264,21 +302,42 @@ function wire() {
     renderOptimizers();
     edited();
   });
-  $("run").addEventListener("click", run);
+  $("run").addEventListener("click", () => run());
   $("copy-link").addEventListener("click", async () => {
     syncURL();
     try { await navigator.clipboard.writeText(location.href); $("copy-link").textContent = "Link copied"; }
     catch { $("copy-link").textContent = "Link is in the address bar"; }
     setTimeout(() => { $("copy-link").textContent = "Copy link"; }, 1800);
   });
-  $("contour").on("plotly_click", (event) => {
-    if (!app.surface || !event.event) return;
-    const [x, y] = clickToData($("contour"), event.event);
+  const placeStart = (mouseEvent) => {
+    const [x, y] = clickToData($("contour"), mouseEvent);
     app.scene.start = app.surface.dim === 1 ? [Number(x.toPrecision(4))] : [Number(x.toPrecision(4)), Number(y.toPrecision(4))];
     renderStart();
     moveStart($("contour"), app.surface, app.scene.start);
     edited();
+  };
+  $("contour").on("plotly_click", (event) => {
+    if (!app.surface || !event.event) return;
+    placeStart(event.event);
   });
+  // Drag the start point: with live mode on, the trajectories follow the pointer.
+  const insidePlot = (mouseEvent) => {
+    const layout = $("contour")._fullLayout;
+    const rect = $("contour").getBoundingClientRect();
+    const px = mouseEvent.clientX - rect.left - layout.xaxis._offset;
+    const py = mouseEvent.clientY - rect.top - layout.yaxis._offset;
+    return px >= 0 && py >= 0 && px <= layout.xaxis._length && py <= layout.yaxis._length;
+  };
+  // Capture phase, and moves on the window: plotly's drag layer stops the events' propagation and
+  // covers the page while a button is down.
+  $("contour").addEventListener("pointerdown", (event) => {
+    if (event.button === 0 && app.surface && insidePlot(event)) app.dragging = true;
+  }, true);
+  window.addEventListener("pointermove", (event) => {
+    if (app.dragging && app.surface && insidePlot(event)) placeStart(event);
+  }, true);
+  window.addEventListener("pointerup", () => { app.dragging = false; }, true);
+  $("live").addEventListener("change", () => { if (liveOn()) scheduleLive(); });
   window.addEventListener("hashchange", async () => {
     if (location.hash.slice(1) === app.lastHash) return;
     await loadFromHash();

@@ -34,6 +34,29 @@ export function readField(kind, text, name) {
   return value;
 }
 
+// Hyperparameters that get a slider: lr on a log scale, the decay factors on a linear one.
+const SLIDERS = {
+  lr: { log: true, min: 1e-5, max: 2 },
+  momentum: { log: false, min: 0, max: 0.99 },
+  alpha: { log: false, min: 0.5, max: 0.999 },
+};
+const SLIDER_STEPS = 400;
+
+/** A range input for one hyperparameter; `onMove(value)` on every movement (the page recomputes live). */
+function sliderFor(hp, { log, min, max }, current, onMove) {
+  const [lo, hi] = log ? [Math.log10(min), Math.log10(max)] : [min, max];
+  const toValue = (position) => {
+    const t = lo + (hi - lo) * (position / SLIDER_STEPS);
+    return Number((log ? 10 ** t : t).toPrecision(3));
+  };
+  const clamped = Math.min(max, Math.max(min, current));
+  const position = Math.round(((log ? Math.log10(clamped) : clamped) - lo) / (hi - lo) * SLIDER_STEPS);
+  const slider = element("input", { type: "range", min: "0", max: String(SLIDER_STEPS), step: "1",
+    value: String(position), class: "hp-slider", "data-slider": hp.name, "aria-label": `${hp.name} slider` });
+  slider.addEventListener("input", () => onMove(toValue(Number(slider.value))));
+  return slider;
+}
+
 /** Labelled inputs for `info.hyperparameters`, editing `values` (only non-defaults are kept). */
 export function hyperparameterFields(info, values, onChange) {
   const grid = element("div", { class: "hp-grid" });
@@ -67,8 +90,18 @@ export function hyperparameterFields(info, values, onChange) {
         onChange();
       });
     }
-    grid.append(element("label", { for: id, class: hp.kind === "bool" ? "hp bool" : "hp" },
-      [element("span", { text: hp.name, title: hp.name }), input]));
+    const label = element("label", { for: id, class: hp.kind === "bool" ? "hp bool" : "hp" },
+      [element("span", { text: hp.name, title: hp.name }), input]);
+    grid.append(label);
+    const slider = SLIDERS[hp.name];
+    if (slider && hp.kind === "float" && typeof current === "number") {
+      grid.append(sliderFor(hp, slider, current, (value) => {
+        input.value = formatValue(value);
+        input.classList.remove("invalid");
+        values[hp.name] = value;
+        onChange();
+      }));
+    }
   }
   return grid;
 }

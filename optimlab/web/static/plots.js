@@ -129,7 +129,8 @@ export function drawLandscape(element, surface, start) {
     yaxis: oneD ? { title: { text: "f(x)" }, zeroline: false, gridcolor: "#e4e7eb", range: paddedRange(surface.z) }
       : { title: { text: "x₂" }, range: yRange, zeroline: false, scaleanchor: undefined },
     legend: { orientation: "h", x: 0, y: -0.17, yanchor: "top", font: { size: 12 } },
-    hovermode: "closest", dragmode: "zoom", uirevision: surface.spec, showlegend: true,
+    // dragmode false: a drag on the plot moves the start point (app.js), it does not zoom.
+    hovermode: "closest", dragmode: false, uirevision: surface.spec, showlegend: true,
   };
   Plotly.react(element, traces, layout, CONFIG);
   return traces.length;
@@ -222,7 +223,7 @@ export function addTrajectories(element, surface, result) {
 
 /**
  * Animate every trajectory and loss curve step by step. Resolves when the last frame is drawn;
- * `shouldStop()` ends it early (a new run started).
+ * `shouldStop()` ends it early (a new run started). `duration` 0 draws the last frame at once.
  */
 export function animate(contour, loss, surface, result, { duration = 2500, shouldStop = () => false } = {}) {
   const oneD = surface.dim === 1;
@@ -242,6 +243,10 @@ export function animate(contour, loss, surface, result, { duration = 2500, shoul
       const series = result.traces.map((trace) => lossSeries(trace, surface.f_star, upTo));
       Plotly.restyle(loss, { x: series.map((s) => s[0]), y: series.map((s) => s[1]) }, lossIndices);
     };
+    if (duration <= 0) {  // live mode: the whole run at once, no frames
+      draw(frames);
+      return resolve(true);
+    }
     const tick = (now) => {
       if (shouldStop()) return resolve(false);
       const frame = Math.min(frames, Math.floor(((now - began) / duration) * frames));
