@@ -20,13 +20,16 @@ import random
 import pytest
 import torch
 
-from optimlab.engine.fast_trajectory import ANALYTIC, Coordinates, analytic_of, can_run_fast, run_fast_trajectory
+from optimlab.engine.fast_trajectory import ANALYTIC, FAST_CLASSES, Coordinates, analytic_of, can_run_fast, run_fast_trajectory
 from optimlab.engine.trajectory import classify_outcome, run_trajectory
 from optimlab.landscapes import LANDSCAPES, get_landscape
 from optimlab.optim.registry import OPTIMIZERS
 
 RTOL = 1e-12
-RULE_OPTIMIZERS = [name for name, entry in OPTIMIZERS.items() if not entry.needs_closure]
+FAST = [name for name, entry in OPTIMIZERS.items()
+        if not entry.needs_closure and entry.class_path.rpartition(":")[2] in FAST_CLASSES]
+OTHERS = [name for name, entry in OPTIMIZERS.items() if not entry.needs_closure and name not in FAST]
+RULE_OPTIMIZERS = FAST
 # (landscape, optimizer) -> lr: the registry default would bounce chaotically across rastrigin's
 # wells (curvature up to 2 + 40 pi^2) or around x*cos(pi x)'s minimum.
 STABLE_LR = {("rastrigin", name): 0.001 for name in ("gd", "sgd", "momentum", "nesterov", "rmsprop")}
@@ -51,6 +54,12 @@ def assert_same_run(reference, fast) -> None:
                 assert not math.isfinite(b)
     assert column(fast, "lr")[0] is column(reference, "lr")[0] is None  # row 0: the start, no step yet
     assert column(fast, "lr")[1:] == pytest.approx(column(reference, "lr")[1:], rel=1e-15)
+
+
+@pytest.mark.parametrize("optimizer", OTHERS)
+def test_optimizers_not_checked_on_coordinates_take_the_reference_run(optimizer: str) -> None:
+    assert not can_run_fast(optimizer, "rosenbrock")
+    assert_same_run(run_trajectory(optimizer, "rosenbrock", 30), run_fast_trajectory(optimizer, "rosenbrock", 30))
 
 
 @pytest.mark.parametrize("landscape", list(LANDSCAPES))

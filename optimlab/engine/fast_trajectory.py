@@ -43,6 +43,7 @@ class Coordinates:
     """
 
     __slots__ = ("values",)
+    is_sparse = False  # the optimizers ask before choosing their path (sparse gradients step per tensor)
 
     def __init__(self, values: list[float]) -> None:
         self.values = values
@@ -250,10 +251,20 @@ def _safe(analytic: Analytic, point: list[float]) -> tuple[float, list[float]]:
         return math.inf, [math.nan] * len(point)
 
 
+# The classes whose rules Coordinates has been checked against (tests/test_fast_trajectory.py);
+# any other optimizer (torch's other classes, Lion, schedule-free, SOAP...) takes the reference run.
+FAST_CLASSES = ("SGD", "Adagrad", "RMSprop", "Adam", "AdamW")
+
+
+def _fast_rule(name: str) -> bool:
+    entry = get_entry(name)
+    return not entry.needs_closure and entry.class_path.rpartition(":")[2] in FAST_CLASSES
+
+
 def can_run_fast(spec: str | Spec, landscape: Landscape | str) -> bool:
     """True when :func:`run_fast_trajectory` runs without falling back to the reference run."""
     parsed = parse_spec(spec, "optimizer spec") if isinstance(spec, str) else spec
-    return not get_entry(parsed.name).needs_closure and analytic_of(get_landscape(landscape)) is not None
+    return _fast_rule(parsed.name) and analytic_of(get_landscape(landscape)) is not None
 
 
 def run_fast_trajectory(spec: str | Spec, landscape: Landscape | str, steps: int = 100, *,
@@ -271,7 +282,7 @@ def run_fast_trajectory(spec: str | Spec, landscape: Landscape | str, steps: int
     landscape = get_landscape(landscape)
     parsed = parse_spec(spec, "optimizer spec") if isinstance(spec, str) else spec
     analytic = analytic_of(landscape)
-    if get_entry(parsed.name).needs_closure or analytic is None:
+    if not _fast_rule(parsed.name) or analytic is None:
         return run_trajectory(parsed, landscape, steps, start=start, schedule=schedule, noise=noise, seed=seed,
                               tol=tol, max_seconds=max_seconds)
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
