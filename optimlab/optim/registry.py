@@ -12,7 +12,7 @@ from typing import Any
 
 from torch.optim import Optimizer
 
-from ..spec import Spec, parse_spec
+from ..spec import Spec, parse_bool, parse_spec
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,12 @@ class OptimizerEntry:
     def accepted_arguments(self) -> list[str]:
         signature = inspect.signature(self.cls.__init__)
         return [p for p in signature.parameters if p not in ("self", "params")]
+
+    def flag_arguments(self) -> set[str]:
+        """Arguments that are flags (annotated bool, or with a bool default): true/false/1/0 only."""
+        signature = inspect.signature(self.cls.__init__)
+        return {p.name for p in signature.parameters.values()
+                if isinstance(p.default, bool) or str(p.annotation).startswith("bool")}
 
     def all_defaults(self) -> dict[str, Any]:
         """The class defaults overridden by this entry's defaults (what `create(name)` uses)."""
@@ -87,6 +93,9 @@ def resolve(spec: str | Spec, **overrides: Any) -> tuple[OptimizerEntry, dict[st
     for key in kwargs:
         if key not in allowed:
             raise ValueError(f"unknown hyperparameter {key!r} for {entry.name}; allowed: {', '.join(allowed)}")
+    for key in entry.flag_arguments() & set(kwargs):
+        if kwargs[key] is not None:  # foreach=None / fused=None: torch's "choose for me"
+            kwargs[key] = parse_bool(key, kwargs[key])
     return entry, kwargs
 
 

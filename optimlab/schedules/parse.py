@@ -12,9 +12,10 @@ Keys any schedule accepts: ``warmup`` (steps, or epochs with unit=epoch), ``warm
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable
 
-from ..spec import Spec, parse_spec
+from ..spec import Spec, parse_bool, parse_spec
 from .adapter import Schedule
 from .compose import InEpochs, Warmup
 from .cyclic import CosineRestarts, Cyclic, OneCycle
@@ -35,6 +36,7 @@ SCHEDULES: dict[str, Callable[..., Schedule]] = {
 }
 
 UNITS = ("step", "epoch")
+COMPOSING_KEYS = ("warmup", "warmup_start", "unit", "steps_per_epoch", "smooth")
 
 
 def parse_schedule(spec: str | Spec | Schedule | None, *, steps_per_epoch: int | None = None) -> Schedule:
@@ -52,7 +54,7 @@ def parse_schedule(spec: str | Spec | Schedule | None, *, steps_per_epoch: int |
     warmup = kwargs.pop("warmup", None)
     warmup_start = kwargs.pop("warmup_start", 0.0)
     epoch_length = kwargs.pop("steps_per_epoch", None)
-    smooth = kwargs.pop("smooth", False)
+    smooth = parse_bool("smooth", kwargs.pop("smooth", False))
     unit = kwargs.pop("unit", "epoch" if epoch_length is not None else "step")
     if unit not in UNITS:
         raise ValueError(f"unit={unit!r} must be one of: {', '.join(UNITS)}")
@@ -72,7 +74,18 @@ def _build(name: str, kwargs: dict[str, Any]) -> Schedule:
         factory = SCHEDULES[name]
     except KeyError:
         raise ValueError(f"unknown schedule {name!r}; choose one of: {', '.join(SCHEDULES)}") from None
+    allowed = schedule_arguments(name)
+    unknown = [key for key in kwargs if key not in allowed]
+    if unknown:
+        raise ValueError(f"unknown argument {unknown[0]!r} for schedule {name!r}; allowed: "
+                         f"{', '.join([*allowed, *COMPOSING_KEYS])}")
     try:
         return factory(**kwargs)
     except TypeError as error:
         raise ValueError(f"bad arguments for schedule {name!r}: {error}") from None
+
+
+def schedule_arguments(name: str) -> list[str]:
+    """The keyword arguments schedule ``name`` takes itself (besides :data:`COMPOSING_KEYS`)."""
+    parameters = inspect.signature(SCHEDULES[name]).parameters.values()
+    return [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
