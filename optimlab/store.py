@@ -15,6 +15,8 @@ Schema (plain SQL, one row per run / per trace row):
   other keys, e.g. a callback's, and non-finite values).
 - ``epoch_rows``: run_id, idx, epoch, step, train_loss, val_loss, train_metric, val_metric,
   time, lr, extra.
+- ``experiments``: name (the runs' experiment), status ("running", "complete" or "incomplete":
+  interrupted, its runs are a part of the plan), updated_at.
 
 ``Store(path, create=False)`` (the read-only verbs: runs list/show/export, report) never creates a
 database: a missing file is "no such database: PATH". Any location that cannot be opened (a
@@ -45,6 +47,7 @@ from .summary import summarize
 from .trace import Trace
 
 DEFAULT_DB = "optimlab.db"
+EXPERIMENT_STATUSES = ("running", "complete", "incomplete")
 BUSY_TIMEOUT_S = 60
 
 metadata = MetaData()
@@ -67,6 +70,14 @@ runs_table = Table(
     Column("config", Text),
     Column("meta", Text),
     Column("trace_outcome", String(40)),
+)
+# One row per experiment that has a status: "running" while a compare trains, "complete" when it
+# finished, "incomplete" when it was interrupted (its stored runs are a subset of the plan).
+experiments_table = Table(
+    "experiments", metadata,
+    Column("name", String(200), primary_key=True),
+    Column("status", String(20), nullable=False),
+    Column("updated_at", String(40), nullable=False),
 )
 STEP_COLUMNS = ("step", "epoch", "loss", "lr", "time")
 EPOCH_COLUMNS = ("epoch", "step", "train_loss", "val_loss", "train_metric", "val_metric", "time", "lr")
@@ -289,6 +300,24 @@ class Store:
 
         with self.engine.connect() as connection:
             return int(connection.execute(select(func.count()).select_from(ROW_TABLES[table][0])).scalar_one())
+
+    def set_experiment_status(self, name: str, status: str) -> None:
+        """Record ``status`` ("running", "complete" or "incomplete") for experiment ``name``."""
+        if status not in EXPERIMENT_STATUSES:
+            raise ValueError(f"status={status!r} must be one of: {', '.join(EXPERIMENT_STATUSES)}")
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        with self.engine.begin() as connection:
+            table = experiments_table
+            if connection.execute(select(table.c.name).where(table.c.name == name)).first() is None:
+                connection.execute(table.insert().values(name=name, status=status, updated_at=now))
+            else:
+                connection.execute(table.update().where(table.c.name == name).values(status=status, updated_at=now))
+
+    def experiment_status(self, name: str) -> str | None:
+        """The recorded status of experiment ``name``, or None (never recorded)."""
+        with self.engine.connect() as connection:
+            row = connection.execute(select(experiments_table.c.status).where(experiments_table.c.name == name)).first()
+        return None if row is None else row.status
 
     def existing_ids(self, ranges: Iterable[tuple[int, int]]) -> list[int]:
         """The stored run ids inside the inclusive ``(first, last)`` ranges, ascending (asked of the

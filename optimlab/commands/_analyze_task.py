@@ -21,11 +21,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-import torch
+from typing import TYPE_CHECKING
 
-from ..analysis.curvature import CurvatureSummary, HessianOperator, summarize_curvature
-from ..analysis.sharpness import sharpness_overview, tracker_from_spec, training_data
 from ..spec import parse_spec
+
+if TYPE_CHECKING:  # torch and the analysis modules load when the verb runs, not for --help
+    from ..analysis.curvature import CurvatureSummary
 
 DEFAULT_OPTIMIZER = "gd:lr=0.5"
 MEASUREMENTS = 40  # sharpness measurements over a run when --track gives no `every`
@@ -79,6 +80,11 @@ class EndpointCurvature:
             self.measure("end", state)
 
     def measure(self, label: str, state: Any) -> None:
+        import torch
+
+        from ..analysis.curvature import HessianOperator, summarize_curvature
+        from ..analysis.sharpness import training_data
+
         self.steps[label] = int(state.step)
         self.parameters = sum(p.numel() for p in state.model.parameters())
         if not all(torch.isfinite(p).all() for p in state.model.parameters()):
@@ -131,6 +137,7 @@ def _track_spec(args: argparse.Namespace, total_steps: int) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..analysis.sharpness import tracker_from_spec
     from ..engine.training import train
     from ..tasks import get_task
 
@@ -164,6 +171,8 @@ def default_out(name: str) -> Path:
 
 
 def build_result(args: argparse.Namespace, task: Any, trace: Any, endpoints: EndpointCurvature) -> dict[str, Any]:
+    from ..analysis.sharpness import sharpness_overview
+
     last = trace.epochs[-1] if trace.epochs else {}
     return {
         "task": task.name, "optimizer": args.opt, "seed": args.seed, "num_train": task.num_train,

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-
-import torch
 
 from ..store import DEFAULT_DB
 
@@ -28,9 +27,27 @@ def add_task_arguments(parser: argparse.ArgumentParser) -> None:
                         help="torch CPU threads (default 1: fastest for these small models; 0 = torch's default)")
 
 
+MAX_THREADS = 1024
+MAX_SEEDS = 1000
+MAX_EVALS_PER_EPOCH = 1000
+
+
+def check_task_arguments(args: argparse.Namespace) -> None:
+    """The task options' ranges, checked before anything is loaded."""
+    if not 0 <= args.threads <= MAX_THREADS:
+        raise ValueError(f"--threads {args.threads} must be between 0 (torch's default) and {MAX_THREADS}")
+    if args.limit is not None and args.limit < 1:
+        raise ValueError(f"--limit {args.limit} must be a positive number of training rows")
+    if not (math.isfinite(args.l2) and args.l2 >= 0):
+        raise ValueError(f"--l2 {args.l2} must be a finite number >= 0")
+
+
 def build_task(args: argparse.Namespace) -> Any:
+    import torch
+
     from ..tasks import get_task
 
+    check_task_arguments(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     return get_task(args.task, seed=args.task_seed, standardize=not args.no_standardize, init=args.init,
@@ -80,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
     from ..report.tables import aggregate, render_text
     from ..store import Store
 
+    _check_run_arguments(args)
     task = build_task(args)
     specs, notes = (args.opt, []) if args.opt else default_specs(task)
     for note in notes:
@@ -88,14 +106,31 @@ def run(args: argparse.Namespace) -> int:
     experiment = f"compare {task.name} {started.isoformat(timespec='seconds')}"
     show_progress = not args.quiet and sys.stderr.isatty()
     total = len(specs) * EnsemblePlan(args.average, args.ensemble).seeds(args.seeds)  # seeds:N trains N
+    stored: list[int] = []
+    progress = _progress_printer(total) if show_progress else None
+
+    def on_run(result: Any) -> None:
+        stored.append(result.run_id)
+        if progress is not None:
+            progress(result)
+
     with Store(args.db) as store:
-        results = compare_optimizers(
-            task, specs, seeds=args.seeds, first_seed=args.first_seed, epochs=args.epochs,
-            batch_size=args.batch_size, schedule=args.schedule, target=args.target, max_steps=args.max_steps,
-            max_seconds=args.max_seconds, evals_per_epoch=args.evals_per_epoch, store=store,
-            experiment=experiment, quiet=not show_progress,
-            on_run=_progress_printer(total) if show_progress else None, average=args.average,
-            ensemble=args.ensemble, track=args.track)
+        store.set_experiment_status(experiment, "running")
+        try:
+            results = compare_optimizers(
+                task, specs, seeds=args.seeds, first_seed=args.first_seed, epochs=args.epochs,
+                batch_size=args.batch_size, schedule=args.schedule, target=args.target, max_steps=args.max_steps,
+                max_seconds=args.max_seconds, evals_per_epoch=args.evals_per_epoch, store=store,
+                experiment=experiment, quiet=not show_progress, on_run=on_run, average=args.average,
+                ensemble=args.ensemble, track=args.track)
+        except KeyboardInterrupt:
+            store.set_experiment_status(experiment, "incomplete")
+            print(_interrupted_message(stored, total, store.location, experiment), file=sys.stderr)
+            return 130
+        except BaseException:
+            store.set_experiment_status(experiment, "incomplete")
+            raise
+        store.set_experiment_status(experiment, "complete")
         location = store.location
     records = [result.to_json() for result in results]
     report_path = None
@@ -120,6 +155,34 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_run_arguments(args: argparse.Namespace) -> None:
+    """Ranges of the run options and the output folder, checked before any data is loaded or trained."""
+    if not 1 <= args.seeds <= MAX_SEEDS:
+        raise ValueError(f"--seeds {args.seeds} must be between 1 and {MAX_SEEDS}")
+    if args.first_seed < 0:
+        raise ValueError(f"--first-seed {args.first_seed} must be >= 0")
+    if not 1 <= args.evals_per_epoch <= MAX_EVALS_PER_EPOCH:
+        raise ValueError(f"--evals-per-epoch {args.evals_per_epoch} must be between 1 and {MAX_EVALS_PER_EPOCH}")
+    if args.epochs is not None and not (math.isfinite(args.epochs) and args.epochs > 0):
+        raise ValueError(f"--epochs {args.epochs} must be a finite number > 0")
+    if args.max_steps is not None and args.max_steps < 1:
+        raise ValueError(f"--max-steps {args.max_steps} must be >= 1")
+    if args.max_seconds is not None and not (math.isfinite(args.max_seconds) and args.max_seconds > 0):
+        raise ValueError(f"--max-seconds {args.max_seconds} must be a finite number > 0")
+    if args.out and not args.no_report:
+        from ..outputs import check_output_dir
+
+        check_output_dir(args.out, "--out")
+
+
+def _interrupted_message(stored: list[int], total: int, location: str, experiment: str) -> str:
+    """What Ctrl-C leaves behind: the runs already stored and the experiment marked incomplete."""
+    kept = (f"stored runs {', '.join(map(str, stored))} ({len(stored)} of {total})" if stored
+            else f"no run was stored (0 of {total})")
+    return (f"optimlab compare: interrupted; {kept} in {location}; experiment {experiment!r} is incomplete "
+            "(marked so in the store)")
+
+
 def _progress_printer(total: int):  # noqa: ANN202
     count = {"done": 0, "started": time.perf_counter()}
 
@@ -134,6 +197,8 @@ def _progress_printer(total: int):  # noqa: ANN202
 
 
 def _intro(task: Any, args: argparse.Namespace, location: str, started: datetime) -> list[str]:
+    import torch
+
     return [
         f"Task {task.name}: {task.description}; {task.num_train} training rows, "
         f"{len(task.split.x_val)} validation rows; standardized: {not args.no_standardize}; init: {task.init}.",

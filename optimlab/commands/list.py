@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..optim.registry import OPTIMIZERS
 from ..spec import format_value
 
 
@@ -16,6 +15,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..optim.registry import OPTIMIZERS
+
     rows = [
         {"name": e.name, "class": e.class_path.split(":")[1], "description": e.description,
          "defaults": e.all_defaults(), "needs_closure": e.needs_closure}

@@ -12,7 +12,8 @@ Rows it records (the contract the store, reports and other helpers read):
   or time budget (or divergence) ends training mid-epoch.
 
 A run whose minibatch loss becomes non-finite or explodes (:func:`has_diverged`) stops at once;
-its outcome is ``diverged`` with ``diverged_at`` = the step. Callbacks are called as
+its outcome is ``diverged`` with ``diverged_at`` = the step. A run that ends with its training loss
+above twice the initial one (:func:`has_grown`) is ``unstable``, not ``completed``. Callbacks are called as
 ``callback(event, state)`` with event ``"step_end"``, ``"epoch_end"`` or ``"train_end"``; ``state``
 (:class:`TrainingState`) exposes model, optimizer, task, step, epoch, trace and ``row``, the row
 just recorded, to which a callback may add keys. Setting ``state.stop = True`` ends training.
@@ -33,8 +34,8 @@ from torch.optim import Optimizer
 
 from ..schedules import LRSchedule, parse_schedule
 from ..spec import Spec
-from ..trace import COMPLETED, DIVERGED, Trace
-from .divergence import has_diverged
+from ..trace import COMPLETED, DIVERGED, UNSTABLE, Trace
+from .divergence import has_diverged, has_grown
 
 Callback = Callable[[str, "TrainingState"], None]
 OptimizerFactory = Callable[[Iterable[torch.Tensor]], Optimizer]
@@ -166,7 +167,8 @@ def train(spec: str | Spec | OptimizerFactory, task: Any, *, epochs: float | Non
     trace.meta["steps"] = state.step
     trace.meta["train_seconds"] = loop.train_time
     if trace.outcome != DIVERGED:
-        trace.outcome = COMPLETED
+        final_loss = trace.epochs[-1]["train_loss"]
+        trace.outcome = UNSTABLE if has_grown(final_loss, initial_loss) else COMPLETED
     loop.notify("train_end", trace.epochs[-1])
     return trace
 
