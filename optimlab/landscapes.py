@@ -321,7 +321,7 @@ def _check_finite_start(landscape: Landscape) -> None:
     x = torch.tensor(landscape.start, dtype=torch.float64, requires_grad=True)
     value = landscape.f(x)
     (grad,) = torch.autograd.grad(value, x)
-    if not (math.isfinite(float(value)) and torch.isfinite(grad).all()):
+    if not (math.isfinite(float(value.detach())) and torch.isfinite(grad).all()):
         raise ValueError(f"landscape {landscape.spec}: f or its gradient at the start is not finite; "
                          "choose smaller parameters")
 

@@ -1,4 +1,8 @@
-"""`optimlab list`: the optimizers (and other registries) with their defaults."""
+"""`optimlab list`: the optimizers under the names specs use, with the defaults those names get.
+
+A name's defaults (e.g. ``sgd`` has lr=0.1) are the spec's; the classes themselves
+(``optimlab.optim.SGD``...) keep torch's signatures and defaults, so they are drop-in replacements.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,11 @@ from ..spec import format_value
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("list", help="list the optimizers with their defaults")
+    parser = subparsers.add_parser(
+        "list", help="list the optimizers with the defaults their spec names use",
+        description="The optimizers under the names specs use (sgd, momentum, adam, ...) with the defaults a "
+                    "spec gets. These are the spec defaults; the classes (optimlab.optim.SGD, Adam, ...) keep "
+                    "torch's defaults, as drop-in replacements for torch.optim.")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.set_defaults(func=run)
 
@@ -30,4 +38,6 @@ def run(args: argparse.Namespace) -> int:
         defaults = ",".join(f"{k}={format_value(v)}" for k, v in row["defaults"].items())
         print(f"{row['name']:<10} {row['class']:<8} {row['description']}")
         print(f"{'':<19} defaults: {defaults}")
+    print("\nThese are the defaults of the spec names; the classes (optimlab.optim.SGD, Adam, ...) keep torch's "
+          "defaults (e.g. optimlab.optim.SGD has lr=1e-3 like torch.optim.SGD; the spec name sgd uses lr=0.1).")
     return 0
