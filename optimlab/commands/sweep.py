@@ -121,6 +121,9 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError("--resume needs --study NAME")
         sweep = args.study
     else:
+        from ..store import Store
+
+        Store(args.db).close()  # a --db that cannot be opened fails before anything is planned
         sweep = create(args, url)
     from ..sweep.runner import run_workers
 
