@@ -67,9 +67,12 @@ def test_maximize_no_through_the_cli_trains_nothing(capsys):
     one_line_error(capsys, code, "maximize='no' must be true or false")
 
 
-def test_schedule_smooth_is_a_flag():
+def test_schedule_flags_accept_only_true_false_1_0():
     with pytest.raises(ValueError, match="smooth='maybe' must be true or false"):
         parse_schedule("step:every=2,steps_per_epoch=3,smooth=maybe")
+    with pytest.raises(ValueError, match="three_phase='no' must be true or false"):
+        parse_schedule("onecycle:total=100,three_phase=no")
+    assert parse_schedule("onecycle:total=100,three_phase=0").three_phase is False
 
 
 # -- outcomes that lie -----------------------------------------------------------------------

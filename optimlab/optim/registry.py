@@ -50,6 +50,10 @@ class OptimizerEntry:
         return merged
 
 
+# Sizes a spec may ask for (the classes keep torch's unbounded signatures): L-BFGS allocates a list
+# of history_size entries per step, and max_iter/max_eval are loss evaluations per step.
+SPEC_SIZE_LIMITS = {"history_size": 10_000, "max_iter": 10_000, "max_eval": 100_000}
+
 _ENTRIES = [
     OptimizerEntry("gd", "optimlab.optim.sgd:SGD", "gradient descent (use the full batch): w -= lr * g", {"lr": 0.1}),
     OptimizerEntry("sgd", "optimlab.optim.sgd:SGD", "stochastic / minibatch gradient descent: w -= lr * g", {"lr": 0.1}),
@@ -93,6 +97,10 @@ def resolve(spec: str | Spec, **overrides: Any) -> tuple[OptimizerEntry, dict[st
     for key in kwargs:
         if key not in allowed:
             raise ValueError(f"unknown hyperparameter {key!r} for {entry.name}; allowed: {', '.join(allowed)}")
+    for key, limit in SPEC_SIZE_LIMITS.items():
+        value = kwargs.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > limit:
+            raise ValueError(f"{key}={value!r} must be at most {limit} in a spec")
     for key in entry.flag_arguments() & set(kwargs):
         if kwargs[key] is not None:  # foreach=None / fused=None: torch's "choose for me"
             kwargs[key] = parse_bool(key, kwargs[key])

@@ -79,6 +79,10 @@ def _build(name: str, kwargs: dict[str, Any]) -> Schedule:
     if unknown:
         raise ValueError(f"unknown argument {unknown[0]!r} for schedule {name!r}; allowed: "
                          f"{', '.join([*allowed, *COMPOSING_KEYS])}")
+    parameters = inspect.signature(factory).parameters
+    for key in kwargs:  # flags (three_phase=...): true/false/1/0 only, never a truthy string
+        if isinstance(parameters[key].default, bool) or str(parameters[key].annotation) == "bool":
+            kwargs[key] = parse_bool(key, kwargs[key])
     try:
         return factory(**kwargs)
     except TypeError as error:
