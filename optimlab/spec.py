@@ -77,11 +77,13 @@ def parse_spec(text: str, kind: str = "spec") -> Spec:
         raise ValueError(f"empty {kind}: expected 'name' or 'name:key=value,...'")
     if len(text) > MAX_SPEC_LENGTH:
         raise ValueError(f"{kind} is {len(text)} characters long; at most {MAX_SPEC_LENGTH} allowed")
-    name, _, rest = text.strip().partition(":")
+    name, colon, rest = text.strip().partition(":")
     name = name.strip()
     if not _NAME.match(name):
         raise ValueError(f"malformed {kind} {text!r}: bad name {name!r}")
     kwargs: dict[str, Any] = {}
+    if colon and not rest.strip():
+        raise ValueError(f"malformed {kind} {text!r}: expected key=value after ':'")
     if rest.strip():
         for item in rest.split(","):
             key, eq, raw = item.partition("=")

@@ -58,6 +58,10 @@ def parse_schedule(spec: str | Spec | Schedule | None, *, steps_per_epoch: int |
     unit = kwargs.pop("unit", "epoch" if epoch_length is not None else "step")
     if unit not in UNITS:
         raise ValueError(f"unit={unit!r} must be one of: {', '.join(UNITS)}")
+    if "warmup_start" in parsed.kwargs and not warmup:
+        raise ValueError("warmup_start is the factor at step 0 of a warmup: give warmup=W as well")
+    if smooth and unit != "epoch":
+        raise ValueError("smooth=true follows the fractional epoch: give unit=epoch or steps_per_epoch=N as well")
     schedule = _build(parsed.name, kwargs)
     if warmup:
         schedule = Warmup(schedule, warmup, warmup_start)
