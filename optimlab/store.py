@@ -241,6 +241,14 @@ class Store:
     def __exit__(self, *_exc: Any) -> None:
         self.close()
 
+    @staticmethod
+    def check_fits(*, task: str | None = None, optimizer: str | None = None, experiment: str | None = None) -> None:
+        """ValueError if a name is longer than its column (PostgreSQL would refuse the run after training)."""
+        for name, value in (("task", task), ("optimizer", optimizer), ("experiment", experiment)):
+            limit = runs_table.c[name].type.length
+            if value is not None and len(value) > limit:
+                raise ValueError(f"{name} {value[:40]!r}... is {len(value)} characters; the store keeps at most {limit}")
+
     def save_run(self, trace: Trace, config: dict[str, Any] | None = None, experiment: str | None = None) -> int:
         """Store a run (its summary, config, meta and every row) in one transaction; return its id."""
         config = dict(config or {})

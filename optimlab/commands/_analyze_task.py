@@ -141,8 +141,11 @@ def run(args: argparse.Namespace) -> int:
     from ..engine.training import train
     from ..tasks import get_task
 
+    from ..outputs import check_output_dir
+
     _check(args)
     _check_task_name(args.name)
+    out = check_output_dir(args.out or default_out(args.name), "--out")  # before any training
     task = get_task(args.name, seed=args.seed, limit=args.limit)
     optimizer_name = parse_spec(args.opt, "optimizer spec").name
     batch_size = args.batch_size or ("full" if optimizer_name == "gd" else None)
@@ -153,7 +156,6 @@ def run(args: argparse.Namespace) -> int:
     endpoints = EndpointCurvature(_settings(args))
     trace = train(args.opt, task, epochs=epochs, batch_size=batch_size, seed=args.seed,
                   schedule=getattr(args, "schedule", None), callbacks=[tracker, endpoints])
-    out = Path(args.out) if args.out else default_out(args.name)
     result = build_result(args, task, trace, endpoints)
     result["figures"] = draw_figures(trace, endpoints, out)
     out.mkdir(parents=True, exist_ok=True)

@@ -104,6 +104,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {note}", file=sys.stderr)
     started = datetime.now(timezone.utc)
     experiment = f"compare {task.name} {started.isoformat(timespec='seconds')}"
+    for spec in specs:  # a name the store cannot keep fails now, not after the training
+        Store.check_fits(task=task.name, optimizer=spec, experiment=experiment)
     show_progress = not args.quiet and sys.stderr.isatty()
     total = len(specs) * EnsemblePlan(args.average, args.ensemble).seeds(args.seeds)  # seeds:N trains N
     stored: list[int] = []
