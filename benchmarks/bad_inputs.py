@@ -395,6 +395,7 @@ def run_web(outcomes: list[Outcome]) -> None:
 
 
 def main() -> int:
+    global CASE_SECONDS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "bad_inputs.json"),
                         help="write the cases and counts here")
@@ -405,7 +406,6 @@ def main() -> int:
                         help="address-space limit of this process, so a case that would allocate a huge "
                              "list fails with MemoryError instead of taking the machine (default 16)")
     args = parser.parse_args()
-    global CASE_SECONDS
     CASE_SECONDS = args.case_seconds
     limit = int(args.memory_gb * 2**30)
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
