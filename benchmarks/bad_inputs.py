@@ -12,8 +12,10 @@ size that would take the machine. Each answer is classified as
 - ``unclear``: an error, but a traceback, several lines or another exception type;
 - ``accepted``: it ran as if nothing were wrong (exit 0, or an API call that returned).
 
-CLI cases call ``optimlab.cli.main(argv)`` in this process with stdout/stderr captured (a verb
-that would train is given a tiny budget, so an accepted case costs about a second). The web API
+CLI cases call ``optimlab.cli.main(argv)`` with stdout/stderr captured, each in a forked child
+with an address-space limit and a time limit (a case that runs past it did what was asked:
+accepted; one that dies took the machine: unclear); a verb that would train is given a tiny
+budget, so an accepted case costs about a second. The non-clear cases are printed as they come. The web API
 section posts bad bodies through FastAPI's TestClient when fastapi/httpx are installed.
 Writes JSON (machine, counts, every case) and prints the counts.
 """
@@ -107,6 +109,31 @@ def run_api(call: Callable[[], Any], honest: Callable[[Any], bool] | None = None
     if honest is not None and honest(result):
         return "clear", f"ran and said so: {_describe(result)}"
     return "accepted", f"returned {_describe(result)}"
+
+
+def isolated(case: Callable[[], tuple[str, str]], memory_bytes: int) -> tuple[str, str]:
+    """Run one case in a forked child with an address-space limit, so that a case which takes the
+    machine (a huge allocation, an abort inside a native library) is counted, not fatal."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: run, report on the pipe, leave without cleanup handlers
+        os.close(read_end)
+        try:
+            resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+            payload = json.dumps(list(case()))
+        except BaseException as error:  # noqa: BLE001
+            payload = json.dumps(["unclear", f"{type(error).__name__} (escaped the case runner)"])
+        os.write(write_end, payload.encode())
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        data = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    if not data:
+        how = f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else f"exit {os.WEXITSTATUS(status)}"
+        return "unclear", f"the process died ({how}): it took the machine's memory or crashed"
+    verdict, answer = json.loads(data)
+    return verdict, answer
 
 
 def _describe(result: Any) -> str:
@@ -403,12 +430,18 @@ def main() -> int:
     parser.add_argument("--case-seconds", type=float, default=CASE_SECONDS,
                         help="a case running longer is stopped and counted as accepted (default 60)")
     parser.add_argument("--memory-gb", type=float, default=16.0,
-                        help="address-space limit of this process, so a case that would allocate a huge "
+                        help="address-space limit of each case's process, so a case that would allocate a huge "
                              "list fails with MemoryError instead of taking the machine (default 16)")
     args = parser.parse_args()
     CASE_SECONDS = args.case_seconds
     limit = int(args.memory_gb * 2**30)
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    def record(section: str, label: str, case: Callable[[], tuple[str, str]]) -> None:
+        outcome = Outcome(section, label, *isolated(case, limit))
+        outcomes.append(outcome)
+        if outcome.verdict != "clear":
+            print(f"{outcome.verdict:<9} [{section}] {label}\n          -> {outcome.answer}", file=sys.stderr, flush=True)
+
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     started = time.perf_counter()
     outcomes: list[Outcome] = []
@@ -416,12 +449,12 @@ def main() -> int:
         tmp = Path(folder)
         os.environ["OPTIMLAB_DB"] = str(tmp / "default.db")
         for label, call in optimizer_cases():
-            outcomes.append(Outcome("api: optimizer spec", label, *run_api(call)))
+            record("api: optimizer spec", label, lambda call=call: run_api(call))
         for label, call, honest in api_cases(tmp):
-            outcomes.append(Outcome("api", label, *run_api(call, honest)))
+            record("api", label, lambda call=call, honest=honest: run_api(call, honest))
         for argv in cli_cases(tmp):
             label = "optimlab " + " ".join(a if len(a) < 60 else a[:57] + "..." for a in argv)
-            outcomes.append(Outcome("cli", label.replace(folder, "$TMP"), *run_cli(argv)))
+            record("cli", label.replace(folder, "$TMP"), lambda argv=argv: run_cli(argv))
         if not args.no_web:
             run_web(outcomes)
         (tmp / "readonly").chmod(0o700)
@@ -440,9 +473,6 @@ def main() -> int:
               "counts": counts, "by_section": by_section, "cases": [asdict(o) for o in outcomes]}
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
-    for outcome in outcomes:
-        if outcome.verdict != "clear":
-            print(f"{outcome.verdict:<9} [{outcome.section}] {outcome.case}\n          -> {outcome.answer}")
     print(f"{len(outcomes)} bad inputs: {counts['clear']} clear one-line errors "
           f"({counts['clear'] / len(outcomes):.1%}), {counts['unclear']} unclear or tracebacks, "
           f"{counts['accepted']} accepted silently; by section: {json.dumps(by_section)}")
