@@ -90,7 +90,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # heavy imports (scikit-learn, matplotlib, SQLAlchemy) only when the verb runs
-    from ..engine.compare import compare_optimizers, default_specs
+    from ..engine.compare import compare_optimizers, default_specs, split_run_options
+    from ..optim.registry import resolve
+    from ..schedules import parse_schedule
     from ..engine.ensembles import EnsemblePlan
     from ..report.compare_report import json_safe, write_compare_report
     from ..report.held_out import add_held_out_columns
@@ -104,8 +106,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {note}", file=sys.stderr)
     started = datetime.now(timezone.utc)
     experiment = f"compare {task.name} {started.isoformat(timespec='seconds')}"
-    for spec in specs:  # a name the store cannot keep fails now, not after the training
+    for spec in specs:  # a bad spec, or a name the store cannot keep, fails before the store is opened
         Store.check_fits(task=task.name, optimizer=spec, experiment=experiment)
+        resolve(split_run_options(spec)[0])
+    if args.schedule:
+        parse_schedule(args.schedule, steps_per_epoch=1)
     show_progress = not args.quiet and sys.stderr.isatty()
     total = len(specs) * EnsemblePlan(args.average, args.ensemble).seeds(args.seeds)  # seeds:N trains N
     stored: list[int] = []
@@ -171,10 +176,10 @@ def _check_run_arguments(args: argparse.Namespace) -> None:
         raise ValueError(f"--max-steps {args.max_steps} must be >= 1")
     if args.max_seconds is not None and not (math.isfinite(args.max_seconds) and args.max_seconds > 0):
         raise ValueError(f"--max-seconds {args.max_seconds} must be a finite number > 0")
-    if args.out and not args.no_report:
+    if not args.no_report:  # the default report/compare-TASK-TIME lies under ./report
         from ..outputs import check_output_dir
 
-        check_output_dir(args.out, "--out")
+        check_output_dir(args.out or "report", "--out")
 
 
 def _interrupted_message(stored: list[int], total: int, location: str, experiment: str) -> str:
