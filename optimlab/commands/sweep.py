@@ -19,6 +19,8 @@ MAX_EPOCHS = 10_000
 MAX_SEEDS = 1000
 MAX_WORKERS = 256
 MAX_ROUNDS = 20
+MAX_NAME_LENGTH = 200  # a study name is a column in Optuna's storage and the optimlab store
+MAX_DIMENSIONS = 50
 
 EPILOG = """examples:
   optimlab sweep digits-mlp --opt adam --space lr=log:1e-5:1 --space betas1=0.8:0.99 --trials 40 --sampler random --workers 2
@@ -152,6 +154,10 @@ def _check_numbers(args: argparse.Namespace) -> None:
             raise ValueError(f"{name} {value} must be a finite number >= 0")
     if args.seed < 0:
         raise ValueError(f"--seed {args.seed} must be >= 0")
+    if args.study is not None and not 1 <= len(args.study) <= MAX_NAME_LENGTH:
+        raise ValueError(f"--study must be 1 to {MAX_NAME_LENGTH} characters (got {len(args.study)})")
+    if len(args.space) > MAX_DIMENSIONS:
+        raise ValueError(f"{len(args.space)} --space dimensions; at most {MAX_DIMENSIONS}")
 
 
 def create(args: argparse.Namespace, url: str) -> str:
