@@ -53,6 +53,9 @@ class OptimizerEntry:
 # Sizes a spec may ask for (the classes keep torch's unbounded signatures): L-BFGS allocates a list
 # of history_size entries per step, and max_iter/max_eval are loss evaluations per step.
 SPEC_SIZE_LIMITS = {"history_size": 10_000, "max_iter": 10_000, "max_eval": 100_000}
+# Any number in a spec: beyond this it overflows float32 state (Adagrad's initial accumulator
+# 3.5e38 is a RuntimeError in torch.full_like) and means nothing as a hyperparameter.
+MAX_SPEC_MAGNITUDE = 1e30
 
 _ENTRIES = [
     OptimizerEntry("gd", "optimlab.optim.sgd:SGD", "gradient descent (use the full batch): w -= lr * g", {"lr": 0.1}),
@@ -97,6 +100,10 @@ def resolve(spec: str | Spec, **overrides: Any) -> tuple[OptimizerEntry, dict[st
     for key in kwargs:
         if key not in allowed:
             raise ValueError(f"unknown hyperparameter {key!r} for {entry.name}; allowed: {', '.join(allowed)}")
+    for key, value in kwargs.items():
+        numbers = value if isinstance(value, tuple) else (value,)
+        if any(isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) > MAX_SPEC_MAGNITUDE for v in numbers):
+            raise ValueError(f"{key}={value!r} is too large: numbers in a spec must be within ±{MAX_SPEC_MAGNITUDE:g}")
     for key, limit in SPEC_SIZE_LIMITS.items():
         value = kwargs.get(key)
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value > limit:
