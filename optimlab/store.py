@@ -184,6 +184,8 @@ def _check_sqlite_file(location: str, create: bool) -> None:
         if not create:
             raise ValueError(f"no such database: {location}")
         parent = path.resolve().parent
+        if parent.exists() and not parent.is_dir():
+            raise ValueError(f"database {location!r}: {str(parent)!r} is a file, not a folder")
         if not parent.is_dir():
             raise ValueError(f"database {location!r}: folder {str(parent)!r} does not exist")
         if not os.access(parent, os.W_OK):
