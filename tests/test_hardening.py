@@ -278,13 +278,13 @@ def test_help_imports_no_torch_and_every_option_has_help():
     assert result["heavy"] == []
     for argv, text in zip(HELP_ARGVS, result["texts"]):
         assert text.startswith("usage:"), argv
-        options = re.findall(r"^  (-[-\w, ]+?)(?:\s{2,}(.*))?$", text, flags=re.M)
-        undocumented = [flag for flag, help_text in options if not help_text and not flag.endswith(("--help",))]
-        # an option whose help went to the next line has an empty rest; look for the next line
         lines = text.splitlines()
-        for flag in undocumented:
-            index = next(i for i, line in enumerate(lines) if line.startswith(f"  {flag}"))
-            assert index + 1 < len(lines) and lines[index + 1].startswith(" " * 10), (argv, flag)
+        for index, line in enumerate(lines):
+            match = re.match(r"^  (-[-\w, ]+?)(?: {2,}(.*))?$", line)
+            if not match or match.group(2) or match.group(1).endswith("--help"):
+                continue
+            # the help went to the next line (a long option), or there is none
+            assert index + 1 < len(lines) and lines[index + 1].startswith(" " * 10), (argv, match.group(1))
     sweep_report = result["texts"][HELP_ARGVS.index(["sweep", "report", "--help"])]
     assert sweep_report.startswith("usage: optimlab sweep report") and "--trials" not in sweep_report
 
