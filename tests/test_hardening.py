@@ -280,7 +280,7 @@ def test_help_imports_no_torch_and_every_option_has_help():
         assert text.startswith("usage:"), argv
         lines = text.splitlines()
         for index, line in enumerate(lines):
-            match = re.match(r"^  (-[-\w, ]+?)(?: {2,}(.*))?$", line)
+            match = re.match(r"^  (-\S.*?)(?: {2,}(.*))?$", line)
             if not match or match.group(2) or match.group(1).endswith("--help"):
                 continue
             # the help went to the next line (a long option), or there is none
