@@ -49,7 +49,8 @@ def one_line_error(capsys, code: int, *fragments: str) -> str:
 
 @pytest.mark.parametrize("spec, key", [("gd:lr=0.1,maximize=no", "maximize"), ("nesterov:nesterov=no", "nesterov"),
                                        ("adam:amsgrad=maybe", "amsgrad"), ("rmsprop:centered=yes", "centered"),
-                                       ("adam:amsgrad=2", "amsgrad"), ("sgd:maximize=0.5", "maximize")])
+                                       ("adam:amsgrad=2", "amsgrad"), ("sgd:maximize=0.5", "maximize"),
+                                       ("adam:amsgrad=none", "amsgrad")])
 def test_a_flag_that_is_not_true_false_1_or_0_is_an_error_naming_the_key(spec, key):
     with pytest.raises(ValueError, match=rf"^{key}=.* must be true or false \(or 1/0\)$"):
         resolve(spec)

@@ -38,6 +38,11 @@ class OptimizerEntry:
         return {p.name for p in signature.parameters.values()
                 if isinstance(p.default, bool) or str(p.annotation).startswith("bool")}
 
+    def optional_flags(self) -> set[str]:
+        """Flags whose default is None (foreach, fused: torch chooses), where none is a value."""
+        return {p.name for p in inspect.signature(self.cls.__init__).parameters.values()
+                if p.default is None and str(p.annotation).startswith("bool")}
+
     def all_defaults(self) -> dict[str, Any]:
         """The class defaults overridden by this entry's defaults (what `create(name)` uses)."""
         signature = inspect.signature(self.cls.__init__)
@@ -108,9 +113,11 @@ def resolve(spec: str | Spec, **overrides: Any) -> tuple[OptimizerEntry, dict[st
         value = kwargs.get(key)
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value > limit:
             raise ValueError(f"{key}={value!r} must be at most {limit} in a spec")
+    optional = entry.optional_flags()
     for key in entry.flag_arguments() & set(kwargs):
-        if kwargs[key] is not None:  # foreach=None / fused=None: torch's "choose for me"
-            kwargs[key] = parse_bool(key, kwargs[key])
+        if kwargs[key] is None and key in optional:  # foreach=None / fused=None: torch's "choose for me"
+            continue
+        kwargs[key] = parse_bool(key, kwargs[key])
     return entry, kwargs
 
 
