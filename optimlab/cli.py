@@ -1,7 +1,9 @@
 """`optimlab <verb>`: every module in optimlab/commands/ that defines `register(subparsers)` is a verb.
 
 A verb's `register` adds its subparser and sets ``func`` to a function ``(args) -> int``.
-Errors a user can cause (bad specs, unknown names) print one line and exit with status 2.
+Errors a user can cause (bad specs, unknown names, paths that cannot be read or written, a
+database that cannot be opened) print one line and exit with status 2. A verb module imports only
+the standard library at import time (torch, Optuna, matplotlib when it runs), so `--help` is fast.
 """
 
 from __future__ import annotations
@@ -39,13 +41,29 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except (ValueError, FileNotFoundError) as error:
-        print(f"optimlab {args.verb}: error: {error}", file=sys.stderr)
+        print(f"optimlab {args.verb}: error: {_one_line(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        print(f"optimlab {args.verb}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `optimlab ... | head`: the reader left; exit quietly as Unix tools do
         sys.stderr.close()
         return 141
+    except OSError as error:  # a folder not writable, a disk full, ...: the path and the reason
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"optimlab {args.verb}: error: {where}{error.strerror or error}", file=sys.stderr)
+        return 2
+    except Exception as error:
+        if type(error).__module__.split(".")[0] != "sqlalchemy":
+            raise
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        print(f"optimlab {args.verb}: error: database: {reason}", file=sys.stderr)
+        return 2
+
+
+def _one_line(error: BaseException) -> str:
+    """The message of ``error`` on one line (a multi-line message is joined with '; ')."""
+    return "; ".join(line.strip() for line in str(error).splitlines() if line.strip()) or type(error).__name__
 
 
 if __name__ == "__main__":

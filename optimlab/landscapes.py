@@ -109,8 +109,9 @@ class Landscape:
         return (self.domain,) if self.dim == 1 else self.domain  # type: ignore[return-value]
 
     def with_noise(self, noise: float) -> "Landscape":
-        if not (isinstance(noise, (int, float)) and math.isfinite(noise) and noise >= 0):
-            raise ValueError(f"noise={noise!r} must be a finite number >= 0")
+        if isinstance(noise, bool) or not (isinstance(noise, (int, float)) and math.isfinite(noise)
+                                           and 0 <= noise <= MAX_NOISE):
+            raise ValueError(f"noise={noise!r} must be a number from 0 to {MAX_NOISE:g}")
         return replace(self, noise=float(noise))
 
 
@@ -172,6 +173,11 @@ def _rastrigin_minima(bound: float = 5.12) -> tuple[Minimum, ...]:
     return tuple(Minimum((x, y), piece[x] + piece[y], is_global=(x == 0.0 and y == 0.0)) for x in axis for y in axis)
 
 
+# A landscape parameter (c, kappa) outside these bounds overflows f at the start or makes the
+# domain (pi/c wide) too large to draw; get_landscape also checks that f and its gradient are finite there.
+MIN_PARAMETER, MAX_PARAMETER = 1e-6, 1e6
+MAX_NOISE = 1e6
+
 _PI_MULTIPLE = re.compile(r"^\s*(?:([0-9.eE+-]+)\s*\*\s*)?pi\s*(?:/\s*([0-9.eE+-]+))?\s*$")
 
 
@@ -185,8 +191,9 @@ def _check_positive(name: str, value: Any, landscape: str) -> float:
             value = float(match.group(1) or 1) * math.pi / float(match.group(2) or 1)
         except (ValueError, ZeroDivisionError):
             pass
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{landscape}: {name}={value!r} must be a finite number > 0")
+    if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+            or not MIN_PARAMETER <= value <= MAX_PARAMETER):
+        raise ValueError(f"{landscape}: {name}={value!r} must be a number from {MIN_PARAMETER:g} to {MAX_PARAMETER:g}")
     return float(value)
 
 
@@ -306,7 +313,17 @@ def get_landscape(spec: str | Spec | Landscape) -> Landscape:
             allowed = [k for k in _FACTORIES[name].__code__.co_varnames[: _FACTORIES[name].__code__.co_argcount]]
             raise ValueError(f"bad parameters {', '.join(kwargs)} for landscape {name!r}; allowed: "
                              f"{', '.join(allowed + ['noise'])}") from None
+    _check_finite_start(landscape)
     return landscape.with_noise(noise) if noise else landscape
+
+
+def _check_finite_start(landscape: Landscape) -> None:
+    x = torch.tensor(landscape.start, dtype=torch.float64, requires_grad=True)
+    value = landscape.f(x)
+    (grad,) = torch.autograd.grad(value, x)
+    if not (math.isfinite(float(value.detach())) and torch.isfinite(grad).all()):
+        raise ValueError(f"landscape {landscape.spec}: f or its gradient at the start is not finite; "
+                         "choose smaller parameters")
 
 
 def is_landscape(problem: object) -> bool:

@@ -2,6 +2,8 @@
 
 One parser serves optimizers, schedules, averaging and tracking options. Values are parsed as
 bool (true/false), int, float, a tuple of numbers separated by '/', or left as a string.
+A flag's value is read by :func:`parse_bool`, which accepts only true/false and 1/0: ``maximize=no``
+is an error naming the key, never a truthy string. A spec is at most ``MAX_SPEC_LENGTH`` characters.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]*$")
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MAX_SPEC_LENGTH = 1000  # characters; a spec is typed by a person, not a data file
 
 
 @dataclass(frozen=True)
@@ -56,15 +59,31 @@ def parse_value(text: str) -> Any:
     return number
 
 
+def parse_bool(key: str, value: Any) -> bool:
+    """A flag: True/False, 1/0 or the strings true/false/1/0 (any case); else ValueError naming ``key``."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0"):
+        return value.strip().lower() in ("true", "1")
+    raise ValueError(f"{key}={format_value(value) if isinstance(value, (int, float, tuple)) else value!r} "
+                     "must be true or false (or 1/0)")
+
+
 def parse_spec(text: str, kind: str = "spec") -> Spec:
     """Parse ``name:key=value,...``; raise ValueError naming the malformed part."""
     if not isinstance(text, str) or not text.strip():
         raise ValueError(f"empty {kind}: expected 'name' or 'name:key=value,...'")
-    name, _, rest = text.strip().partition(":")
+    if len(text) > MAX_SPEC_LENGTH:
+        raise ValueError(f"{kind} is {len(text)} characters long; at most {MAX_SPEC_LENGTH} allowed")
+    name, colon, rest = text.strip().partition(":")
     name = name.strip()
     if not _NAME.match(name):
         raise ValueError(f"malformed {kind} {text!r}: bad name {name!r}")
     kwargs: dict[str, Any] = {}
+    if colon and not rest.strip():
+        raise ValueError(f"malformed {kind} {text!r}: expected key=value after ':'")
     if rest.strip():
         for item in rest.split(","):
             key, eq, raw = item.partition("=")

@@ -15,6 +15,13 @@ Schema (plain SQL, one row per run / per trace row):
   other keys, e.g. a callback's, and non-finite values).
 - ``epoch_rows``: run_id, idx, epoch, step, train_loss, val_loss, train_metric, val_metric,
   time, lr, extra.
+- ``experiments``: name (the runs' experiment), status ("running", "complete" or "incomplete":
+  interrupted, its runs are a part of the plan), updated_at.
+
+``Store(path, create=False)`` (the read-only verbs: runs list/show/export, report) never creates a
+database: a missing file is "no such database: PATH". Any location that cannot be opened (a
+folder, a file that is not SQLite, an unreachable server, a driver that is not installed) is one
+ValueError line naming it, raised by the constructor, so a command fails before any training.
 
 SQLite is opened in WAL mode with a 60 s busy timeout and every write transaction starts with
 ``BEGIN IMMEDIATE``, so several processes can write one file at once without losing rows.
@@ -31,13 +38,16 @@ from pathlib import Path
 from typing import IO, Any, Iterable
 
 from sqlalchemy import (Column, Float, ForeignKey, Integer, MetaData, String, Table, Text, create_engine, event,
-                        select)
+                        inspect, select)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.engine import Engine
 
 from .summary import summarize
 from .trace import Trace
 
 DEFAULT_DB = "optimlab.db"
+EXPERIMENT_STATUSES = ("running", "complete", "incomplete")
 BUSY_TIMEOUT_S = 60
 
 metadata = MetaData()
@@ -60,6 +70,14 @@ runs_table = Table(
     Column("config", Text),
     Column("meta", Text),
     Column("trace_outcome", String(40)),
+)
+# One row per experiment that has a status: "running" while a compare trains, "complete" when it
+# finished, "incomplete" when it was interrupted (its stored runs are a subset of the plan).
+experiments_table = Table(
+    "experiments", metadata,
+    Column("name", String(200), primary_key=True),
+    Column("status", String(20), nullable=False),
+    Column("updated_at", String(40), nullable=False),
 )
 STEP_COLUMNS = ("step", "epoch", "loss", "lr", "time")
 EPOCH_COLUMNS = ("epoch", "step", "train_loss", "val_loss", "train_metric", "val_metric", "time", "lr")
@@ -157,14 +175,64 @@ def _join_row(record: Any, columns: tuple[str, ...]) -> dict[str, Any]:
     return row
 
 
+def _check_sqlite_file(location: str, create: bool) -> None:
+    """One line for a path that cannot be a SQLite store (checked before SQLAlchemy sees it)."""
+    path = Path(location).expanduser()
+    if path.is_dir():
+        raise ValueError(f"database {location!r} is a folder, not a file")
+    if not path.exists():
+        if not create:
+            raise ValueError(f"no such database: {location}")
+        parent = path.resolve().parent
+        if parent.exists() and not parent.is_dir():
+            raise ValueError(f"database {location!r}: {str(parent)!r} is a file, not a folder")
+        if not parent.is_dir():
+            raise ValueError(f"database {location!r}: folder {str(parent)!r} does not exist")
+        if not os.access(parent, os.W_OK):
+            raise ValueError(f"database {location!r}: folder {str(parent)!r} is not writable")
+
+
+def _shown(location: str) -> str:
+    """The location with any password hidden."""
+    if "://" not in location:
+        return location
+    try:
+        return make_url(location).render_as_string(hide_password=True)
+    except ArgumentError:
+        return location.split("://")[0] + "://..."
+
+
+def _open_error(location: str, error: BaseException) -> ValueError:
+    """A one-line reason why ``location`` cannot be opened as a results database."""
+    if isinstance(error, ImportError):
+        driver = getattr(error, "name", None) or "its driver"
+        return ValueError(f"database {_shown(location)}: the driver {driver!r} is not installed "
+                          "(for PostgreSQL: pip install psycopg2-binary)")
+    reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    if "file is not a database" in reason:
+        reason = "the file is not a SQLite database"
+    return ValueError(f"cannot open database {_shown(location)}: {reason}")
+
+
 class Store:
     """A results database; see the module docstring for the schema."""
 
-    def __init__(self, location: str | os.PathLike | None = None) -> None:
+    def __init__(self, location: str | os.PathLike | None = None, *, create: bool = True) -> None:
         self.location = str(location) if location is not None else default_db()
-        url = _url(self.location)
-        self.engine = _sqlite_engine(url) if url.startswith("sqlite") else create_engine(url, pool_pre_ping=True)
-        metadata.create_all(self.engine)
+        if not self.location.strip():
+            raise ValueError("empty database location")
+        if "://" not in self.location:
+            _check_sqlite_file(self.location, create)
+        try:
+            url = _url(self.location)
+            self.engine = _sqlite_engine(url) if url.startswith("sqlite") else create_engine(url, pool_pre_ping=True)
+            if create:
+                metadata.create_all(self.engine)
+            elif not inspect(self.engine).has_table("runs"):
+                self.engine.dispose()
+                raise ValueError(f"{_shown(self.location)} is not an optimlab results database (no runs table)")
+        except (SQLAlchemyError, ImportError) as error:
+            raise _open_error(self.location, error) from None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -174,6 +242,14 @@ class Store:
 
     def __exit__(self, *_exc: Any) -> None:
         self.close()
+
+    @staticmethod
+    def check_fits(*, task: str | None = None, optimizer: str | None = None, experiment: str | None = None) -> None:
+        """ValueError if a name is longer than its column (PostgreSQL would refuse the run after training)."""
+        for name, value in (("task", task), ("optimizer", optimizer), ("experiment", experiment)):
+            limit = runs_table.c[name].type.length
+            if value is not None and len(value) > limit:
+                raise ValueError(f"{name} {value[:40]!r}... is {len(value)} characters; the store keeps at most {limit}")
 
     def save_run(self, trace: Trace, config: dict[str, Any] | None = None, experiment: str | None = None) -> int:
         """Store a run (its summary, config, meta and every row) in one transaction; return its id."""
@@ -235,8 +311,42 @@ class Store:
         with self.engine.connect() as connection:
             return int(connection.execute(select(func.count()).select_from(ROW_TABLES[table][0])).scalar_one())
 
+    def set_experiment_status(self, name: str, status: str) -> None:
+        """Record ``status`` ("running", "complete" or "incomplete") for experiment ``name``."""
+        if status not in EXPERIMENT_STATUSES:
+            raise ValueError(f"status={status!r} must be one of: {', '.join(EXPERIMENT_STATUSES)}")
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        with self.engine.begin() as connection:
+            table = experiments_table
+            if connection.execute(select(table.c.name).where(table.c.name == name)).first() is None:
+                connection.execute(table.insert().values(name=name, status=status, updated_at=now))
+            else:
+                connection.execute(table.update().where(table.c.name == name).values(status=status, updated_at=now))
+
+    def experiment_status(self, name: str) -> str | None:
+        """The recorded status of experiment ``name``, or None (never recorded)."""
+        with self.engine.connect() as connection:
+            row = connection.execute(select(experiments_table.c.status).where(experiments_table.c.name == name)).first()
+        return None if row is None else row.status
+
+    def existing_ids(self, ranges: Iterable[tuple[int, int]]) -> list[int]:
+        """The stored run ids inside the inclusive ``(first, last)`` ranges, ascending (asked of the
+        database, so ``1-999999999`` costs what is stored, not what was typed)."""
+        from sqlalchemy import or_
+
+        ranges = list(ranges)
+        if not ranges:
+            return []
+        condition = or_(*(runs_table.c.id.between(first, last) for first, last in ranges))
+        with self.engine.connect() as connection:
+            return [row.id for row in connection.execute(select(runs_table.c.id).where(condition).order_by(runs_table.c.id))]
+
     def export_csv(self, run_ids: Iterable[int], out: IO[str], table: str = "epochs") -> int:
-        """Write the rows of ``table`` ("steps", "epochs" or "runs") of the given runs as CSV; return the row count."""
+        """Write the rows of ``table`` ("steps", "epochs" or "runs") of the given runs as CSV; return the row count.
+
+        The header is the union of every run's columns (a column only some runs have, e.g.
+        ``sharpness``, is empty for the others); runs are read one at a time, twice.
+        """
         run_ids = list(run_ids)
         if table == "runs":
             rows = self.list_runs(ids=run_ids)
@@ -246,17 +356,17 @@ class Store:
             return len(rows)
         if table not in ROW_TABLES:
             raise ValueError(f"unknown table {table!r}; choose one of: runs, steps, epochs")
+        base = ROW_TABLES[table][1]
+        others: set[str] = set()
+        for run_id in run_ids:  # first pass: the union of the columns
+            others.update(k for row in getattr(self.load_run(run_id)[0], table) for k in row)
+        fields = ["run_id", "task", "optimizer", "seed", *base, *sorted(others - set(base))]
+        writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
         written = 0
-        writer = None
         for run_id in run_ids:
             trace, _ = self.load_run(run_id)
-            rows = getattr(trace, table)
-            keys = list(ROW_TABLES[table][1]) + sorted({k for r in rows for k in r} - set(ROW_TABLES[table][1]))
-            if writer is None:
-                fields = ["run_id", "task", "optimizer", "seed"] + keys
-                writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
-                writer.writeheader()
-            for row in rows:
+            for row in getattr(trace, table):
                 writer.writerow({"run_id": run_id, "task": trace.problem, "optimizer": trace.optimizer,
                                  "seed": trace.meta.get("seed"), **row})
                 written += 1

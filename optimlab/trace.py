@@ -15,6 +15,7 @@ from typing import Any
 COMPLETED = "completed"
 CONVERGED = "converged"
 DIVERGED = "diverged"
+UNSTABLE = "unstable"  # ran to the end, but the training loss grew (see engine.divergence.has_grown)
 
 
 @dataclass
@@ -33,9 +34,13 @@ class Trace:
 
     @property
     def outcome_text(self) -> str:
-        """'diverged at step 37' or the outcome as it is."""
+        """'diverged at step 37', 'unstable: train loss grew from 2.3 to 1.08e+03' or the outcome as it is."""
         if self.outcome == DIVERGED and self.diverged_at is not None:
             return f"diverged at step {self.diverged_at}"
+        if self.outcome == UNSTABLE and len(self.epochs) > 1:
+            first, last = self.epochs[0].get("train_loss"), self.epochs[-1].get("train_loss")
+            if isinstance(first, (int, float)) and isinstance(last, (int, float)):
+                return f"unstable: train loss grew from {first:.3g} to {last:.3g}"
         return self.outcome
 
     def to_dict(self) -> dict[str, Any]:

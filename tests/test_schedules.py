@@ -251,7 +251,7 @@ def test_resume_recomputes_lr_and_equals_an_uninterrupted_run(spec):
     ("onecycle:total=10,pct_start=1.2", "pct_start=1.2 must be in [0, 1)"),
     ("step:every=3,unit=epoch", "give steps_per_epoch"),
     ("cosine:total=10,unit=week", "unit='week' must be one of"),
-    ("cosine:T_max=10", "bad arguments for schedule 'cosine'"),
+    ("cosine:T_max=10", "unknown argument 'T_max' for schedule 'cosine'; allowed: total, final"),
     ("cosine:total", "expected key=value"),
 ])
 def test_bad_specs_raise_one_line_value_errors(spec, message):

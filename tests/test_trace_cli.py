@@ -80,7 +80,7 @@ def test_trace_noise_and_schedule_options(capsys):
     (["trace", "bowl", "--opt", "gd:lr=-1"], "lr=-1 must be >= 0"),
     (["trace", "bowl", "--opt", "gd", "--start", "1,x"], "--start '1,x'"),
     (["trace", "bowl", "--opt", "gd", "--start", "1,2,3"], "must be 2 finite number(s)"),
-    (["trace", "cosh:c=-2", "--opt", "gd"], "c=-2 must be a finite number > 0"),
+    (["trace", "cosh:c=-2", "--opt", "gd"], "c=-2 must be a number from 1e-06 to 1e+06"),
     (["trace", "bowl", "--opt", "gd", "--out", "x.jpg"], "must end in .png, .svg or .pdf"),
     (["trace", "bowl", "--opt", "gd", "--schedule", "sometimes"], "unknown schedule 'sometimes'"),
     (["analyze", "nowhere"], "unknown landscape or task 'nowhere'"),

@@ -21,11 +21,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-import torch
+from typing import TYPE_CHECKING
 
-from ..analysis.curvature import CurvatureSummary, HessianOperator, summarize_curvature
-from ..analysis.sharpness import sharpness_overview, tracker_from_spec, training_data
 from ..spec import parse_spec
+
+if TYPE_CHECKING:  # torch and the analysis modules load when the verb runs, not for --help
+    from ..analysis.curvature import CurvatureSummary
 
 DEFAULT_OPTIMIZER = "gd:lr=0.5"
 MEASUREMENTS = 40  # sharpness measurements over a run when --track gives no `every`
@@ -79,6 +80,11 @@ class EndpointCurvature:
             self.measure("end", state)
 
     def measure(self, label: str, state: Any) -> None:
+        import torch
+
+        from ..analysis.curvature import HessianOperator, summarize_curvature
+        from ..analysis.sharpness import training_data
+
         self.steps[label] = int(state.step)
         self.parameters = sum(p.numel() for p in state.model.parameters())
         if not all(torch.isfinite(p).all() for p in state.model.parameters()):
@@ -132,17 +138,22 @@ def _track_spec(args: argparse.Namespace, total_steps: int) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..analysis.sharpness import tracker_from_spec
     from ..engine.training import train
     from ..tasks import get_task, load_task_reference
 
+    from ..outputs import check_output_dir
+
     _check(args)
     function = getattr(args, "task_function", None)
+    if not function:
+        _check_task_name(args.name)
+    out = check_output_dir(args.out or default_out(args.name or function.rpartition(":")[2]), "--out")  # before training
     if function:
         if args.limit is not None:
             raise ValueError("--limit applies to built-in tasks; with --task, set it in your task function")
         task = load_task_reference(function)
     else:
-        _check_task_name(args.name)
         task = get_task(args.name, seed=args.seed, limit=args.limit)
     optimizer_name = parse_spec(args.opt, "optimizer spec").name
     batch_size = args.batch_size or ("full" if optimizer_name == "gd" else None)
@@ -153,7 +164,6 @@ def run(args: argparse.Namespace) -> int:
     endpoints = EndpointCurvature(_settings(args))
     trace = train(args.opt, task, epochs=epochs, batch_size=batch_size, seed=args.seed,
                   schedule=getattr(args, "schedule", None), callbacks=[tracker, endpoints])
-    out = Path(args.out) if args.out else default_out(args.name or task.name)
     result = build_result(args, task, trace, endpoints)
     result["figures"] = draw_figures(trace, endpoints, out)
     out.mkdir(parents=True, exist_ok=True)
@@ -171,6 +181,8 @@ def default_out(name: str) -> Path:
 
 
 def build_result(args: argparse.Namespace, task: Any, trace: Any, endpoints: EndpointCurvature) -> dict[str, Any]:
+    from ..analysis.sharpness import sharpness_overview
+
     last = trace.epochs[-1] if trace.epochs else {}
     return {
         "task": task.name, "optimizer": args.opt, "seed": args.seed, "num_train": task.num_train,

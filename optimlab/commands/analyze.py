@@ -15,9 +15,13 @@ from collections import Counter
 from types import ModuleType
 from typing import Any
 
-from ..analysis.convexity import check_convexity
-from ..analysis.critical_points import CriticalPoint, find_critical_points
-from ..landscapes import LANDSCAPES, get_landscape, is_landscape
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # torch loads when the verb runs, not for --help
+    from ..analysis.critical_points import CriticalPoint
+
+MAX_GRID = 201  # starts per axis: grid^2 Newton runs on a 2-D landscape
+MAX_SAMPLES = 1_000_000
 
 
 PLURALS = {"minimum": "minima", "maximum": "maxima", "saddle": "saddles", "degenerate": "degenerate points"}
@@ -38,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "analyze", help="critical points and convexity of a landscape (curvature of a task)",
         description="For a landscape: find its critical points (Newton on the gradient from a grid of "
                     "starts), classify them by Hessian eigenvalues, and test convexity on the domain.",
-        epilog="landscapes: " + ", ".join(LANDSCAPES))
+        epilog="`optimlab landscapes` lists the landscapes; `optimlab tasks` the training tasks.")
     parser.add_argument("name", nargs="?", help="landscape name or spec (himmelblau, quadratic:kappa=100) or task name")
     parser.add_argument("--task", dest="task_function", metavar="MODULE:FUNCTION",
                         help="your own task: package.module:function or path/to/file.py:function (docs/compare.md)")
@@ -77,6 +81,10 @@ def format_critical_points(points: list[CriticalPoint], limit: int = 40, bounded
 
 def analyze_landscape(spec: str, grid: int = 41, samples: int = 2000) -> dict[str, Any]:
     """The critical points, their counts by kind, and the convexity verdict, as plain data."""
+    from ..analysis.convexity import check_convexity
+    from ..analysis.critical_points import find_critical_points
+    from ..landscapes import get_landscape
+
     landscape = get_landscape(spec)
     points = find_critical_points(landscape, grid=grid)
     verdict = check_convexity(landscape, samples=samples, pairs=samples)
@@ -88,6 +96,8 @@ def analyze_landscape(spec: str, grid: int = 41, samples: int = 2000) -> dict[st
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..landscapes import LANDSCAPES, get_landscape, is_landscape
+
     if args.name and args.task_function:
         raise ValueError(f"give a landscape or task name ({args.name!r}) or --task {args.task_function!r}, not both")
     if not args.name and not args.task_function:
@@ -98,8 +108,10 @@ def run(args: argparse.Namespace) -> int:
         if task_module is None:
             raise ValueError(f"unknown landscape or task {args.name!r}; landscapes: {', '.join(LANDSCAPES)}")
         return int(task_module.run(args) or 0)
-    if args.grid < 2 or args.samples < 1:
-        raise ValueError(f"--grid {args.grid} must be >= 2 and --samples {args.samples} >= 1")
+    if not 2 <= args.grid <= MAX_GRID:
+        raise ValueError(f"--grid {args.grid} must be from 2 to {MAX_GRID}")
+    if not 1 <= args.samples <= MAX_SAMPLES:
+        raise ValueError(f"--samples {args.samples} must be from 1 to {MAX_SAMPLES}")
     result = analyze_landscape(args.name, args.grid, args.samples)
     points, verdict = result.pop("_points"), result.pop("_verdict")
     if args.json:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-
-import torch
 
 from ..store import DEFAULT_DB
 
@@ -25,6 +24,21 @@ def add_task_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, help="keep only the first N training rows")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (default 1: fastest for these small models; 0 = torch's default)")
+
+
+MAX_THREADS = 1024
+MAX_SEEDS = 1000
+MAX_EVALS_PER_EPOCH = 1000
+
+
+def check_task_arguments(args: argparse.Namespace) -> None:
+    """The task options' ranges, checked before anything is loaded."""
+    if not 0 <= args.threads <= MAX_THREADS:
+        raise ValueError(f"--threads {args.threads} must be between 0 (torch's default) and {MAX_THREADS}")
+    if args.limit is not None and args.limit < 1:
+        raise ValueError(f"--limit {args.limit} must be a positive number of training rows")
+    if not (math.isfinite(args.l2) and args.l2 >= 0):
+        raise ValueError(f"--l2 {args.l2} must be a finite number >= 0")
 
 
 def add_task_reference(parser: argparse.ArgumentParser) -> None:
@@ -44,8 +58,11 @@ def chosen_task(name: str | None, function: str | None) -> str:
 
 
 def build_task(args: argparse.Namespace) -> Any:
+    import torch
+
     from ..tasks import get_task, load_task_reference
 
+    check_task_arguments(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     function = getattr(args, "task_function", None)
@@ -99,26 +116,48 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # heavy imports (scikit-learn, matplotlib, SQLAlchemy) only when the verb runs
-    from ..engine.compare import compare_optimizers, default_specs
+    from ..engine.compare import compare_optimizers, default_specs, split_run_options
+    from ..engine.ensembles import EnsemblePlan
+    from ..optim.registry import resolve
     from ..progress import progress_reporter
+    from ..schedules import parse_schedule
     from ..report.compare_report import json_safe, write_compare_report
     from ..report.held_out import add_held_out_columns
     from ..report.tables import aggregate, render_text
     from ..store import Store
 
+    _check_run_arguments(args)
     task = build_task(args)
     specs, notes = (args.opt, []) if args.opt else default_specs(task)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     started = datetime.now(timezone.utc)
     experiment = f"compare {task.name} {started.isoformat(timespec='seconds')}"
+    for spec in specs:  # a bad spec, or a name the store cannot keep, fails before the store is opened
+        Store.check_fits(task=task.name, optimizer=spec, experiment=experiment)
+        resolve(split_run_options(spec)[0])
+    if args.schedule:
+        parse_schedule(args.schedule, steps_per_epoch=1)
+    total = len(specs) * EnsemblePlan(args.average, args.ensemble).seeds(args.seeds)  # seeds:N trains N
+    stored: list[int] = []
+
     with Store(args.db) as store, progress_reporter(f"compare {task.name}", quiet=args.quiet) as progress:
-        results = compare_optimizers(
-            task, specs, seeds=args.seeds, first_seed=args.first_seed, epochs=args.epochs,
-            batch_size=args.batch_size, schedule=args.schedule, target=args.target, max_steps=args.max_steps,
-            max_seconds=args.max_seconds, evals_per_epoch=args.evals_per_epoch, store=store,
-            experiment=experiment, average=args.average, ensemble=args.ensemble, track=args.track,
-            progress=progress)
+        store.set_experiment_status(experiment, "running")
+        try:
+            results = compare_optimizers(
+                task, specs, seeds=args.seeds, first_seed=args.first_seed, epochs=args.epochs,
+                batch_size=args.batch_size, schedule=args.schedule, target=args.target, max_steps=args.max_steps,
+                max_seconds=args.max_seconds, evals_per_epoch=args.evals_per_epoch, store=store,
+                experiment=experiment, on_run=lambda result: stored.append(result.run_id), average=args.average,
+                ensemble=args.ensemble, track=args.track, progress=progress)
+        except KeyboardInterrupt:
+            store.set_experiment_status(experiment, "incomplete")
+            print(_interrupted_message(stored, total, store.location, experiment), file=sys.stderr)
+            return 130
+        except BaseException:
+            store.set_experiment_status(experiment, "incomplete")
+            raise
+        store.set_experiment_status(experiment, "complete")
         location = store.location
     records = [result.to_json() for result in results]
     report_path = None
@@ -143,7 +182,37 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_run_arguments(args: argparse.Namespace) -> None:
+    """Ranges of the run options and the output folder, checked before any data is loaded or trained."""
+    if not 1 <= args.seeds <= MAX_SEEDS:
+        raise ValueError(f"--seeds {args.seeds} must be between 1 and {MAX_SEEDS}")
+    if args.first_seed < 0:
+        raise ValueError(f"--first-seed {args.first_seed} must be >= 0")
+    if not 1 <= args.evals_per_epoch <= MAX_EVALS_PER_EPOCH:
+        raise ValueError(f"--evals-per-epoch {args.evals_per_epoch} must be between 1 and {MAX_EVALS_PER_EPOCH}")
+    if args.epochs is not None and not (math.isfinite(args.epochs) and args.epochs > 0):
+        raise ValueError(f"--epochs {args.epochs} must be a finite number > 0")
+    if args.max_steps is not None and args.max_steps < 1:
+        raise ValueError(f"--max-steps {args.max_steps} must be >= 1")
+    if args.max_seconds is not None and not (math.isfinite(args.max_seconds) and args.max_seconds > 0):
+        raise ValueError(f"--max-seconds {args.max_seconds} must be a finite number > 0")
+    if not args.no_report:  # the default report/compare-TASK-TIME lies under ./report
+        from ..outputs import check_output_dir
+
+        check_output_dir(args.out or "report", "--out")
+
+
+def _interrupted_message(stored: list[int], total: int, location: str, experiment: str) -> str:
+    """What Ctrl-C leaves behind: the runs already stored and the experiment marked incomplete."""
+    kept = (f"stored runs {', '.join(map(str, stored))} ({len(stored)} of {total})" if stored
+            else f"no run was stored (0 of {total})")
+    return (f"optimlab compare: interrupted; {kept} in {location}; experiment {experiment!r} is incomplete "
+            "(marked so in the store)")
+
+
 def _intro(task: Any, args: argparse.Namespace, location: str, started: datetime) -> list[str]:
+    import torch
+
     return [
         f"Task {task.name}: {task.description}; {task.num_train} training rows, "
         f"{task.num_examples('val')} validation rows, {task.num_examples('test')} test rows; "

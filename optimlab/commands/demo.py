@@ -18,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("demo", help="the main job of `make demo`: compare optimizers on digits-mlp")
     parser.add_argument("--db", help="results database (default: $OPTIMLAB_DB or ./optimlab.db)")
     parser.add_argument("--out", default="report/demo", help="report folder (default report/demo)")
-    parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines while training")
     parser.set_defaults(func=run)
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..landscapes import LANDSCAPES, describe
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,6 +19,8 @@ def _point(values: list[float]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..landscapes import LANDSCAPES, describe
+
     rows = [describe(landscape) for landscape in LANDSCAPES.values()]
     if args.json:
         print(json.dumps(rows))

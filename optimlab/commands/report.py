@@ -3,22 +3,49 @@
 from __future__ import annotations
 
 import argparse
+import bisect
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..store import DEFAULT_DB
 
+if TYPE_CHECKING:
+    from ..store import Store
 
-def parse_run_ids(items: list[str]) -> list[int]:
-    """``["3", "5-7", "9,10"]`` -> [3, 5, 6, 7, 9, 10]; ValueError naming a malformed item."""
-    ids: list[int] = []
+
+MAX_RANGES = 1000  # run-id items in one command
+MAX_RUN_ID = 2**63 - 1  # SQL BIGINT
+MAX_REPORT_RUNS = 500  # a page with more runs is unreadable (and slow to draw)
+
+
+def parse_run_ranges(items: list[str]) -> list[tuple[int, int]]:
+    """``["3", "5-7", "9,10"]`` -> [(3, 3), (5, 7), (9, 10)]: inclusive ranges, never expanded
+    (``1-999999999`` stays one pair); ValueError naming a malformed item."""
+    ranges: list[tuple[int, int]] = []
     for item in items:
         for part in item.split(","):
-            match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
-            if not match or (match.group(2) and int(match.group(2)) < int(match.group(1))):
-                raise ValueError(f"run id {part!r} must be a number or a range like 3-8")
-            first, last = int(match.group(1)), int(match.group(2) or match.group(1))
-            ids.extend(range(first, last + 1))
+            match = re.fullmatch(r"\s*(\d{1,19})\s*(?:-\s*(\d{1,19})\s*)?", part)
+            first = int(match.group(1)) if match else 0
+            last = int(match.group(2) or first) if match else 0
+            if not match or last < first or first < 1 or last > MAX_RUN_ID:
+                raise ValueError(f"run id {part.strip()[:40]!r} must be a number >= 1 or a range like 3-8")
+            ranges.append((first, last))
+            if len(ranges) > MAX_RANGES:
+                raise ValueError(f"more than {MAX_RANGES} run ids or ranges; use ranges like 1-500")
+    return ranges
+
+
+def select_run_ids(store: "Store", items: list[str]) -> list[int]:
+    """The stored runs named by ``items`` (ids and ranges), ascending: a single id that is not
+    stored, or a range with no stored run, is a ValueError."""
+    ranges = parse_run_ranges(items)
+    ids = store.existing_ids(ranges)
+    for first, last in ranges:
+        index = bisect.bisect_left(ids, first)
+        if index == len(ids) or ids[index] > last:
+            what = f"id {first}" if first == last else f"ids {first}-{last}"
+            raise ValueError(f"no run with {what} in {store.location}")
     return ids
 
 
@@ -36,15 +63,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..engine.ensembles import held_out_record
     from ..report.compare_report import write_compare_report
+    from ..outputs import check_output_dir
     from ..store import Store
     from ..summary import summarize
 
     if not args.runs and not args.experiment:
         raise ValueError("give run ids (e.g. 1-18) or --experiment NAME")
-    with Store(args.db) as store:
-        ids = parse_run_ids(args.runs) if args.runs else [r["id"] for r in store.list_runs(experiment=args.experiment)]
+    check_output_dir(args.out, "--out")
+    parse_run_ranges(args.runs)  # a malformed id fails before the database is opened
+    with Store(args.db, create=False) as store:
+        ids = select_run_ids(store, args.runs) if args.runs else [r["id"] for r in store.list_runs(experiment=args.experiment)]
         if not ids:
             raise ValueError(f"no runs in experiment {args.experiment!r}")
+        if len(ids) > MAX_REPORT_RUNS:
+            raise ValueError(f"{len(ids)} runs selected; a report draws at most {MAX_REPORT_RUNS} (name fewer)")
         runs = []
         for run_id in ids:
             trace, config = store.load_run(run_id)

@@ -21,8 +21,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from ..outputs import check_output_dir
     from ..reproduce import EXPERIMENTS, Budget, get_experiment, run_experiment, write_index
+    from .compare import MAX_THREADS
 
+    if not 0 <= args.threads <= MAX_THREADS:
+        raise ValueError(f"--threads {args.threads} must be between 0 (torch's default) and {MAX_THREADS}")
     if args.threads:
         torch.set_num_threads(args.threads)
 
@@ -34,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
     names = list(EXPERIMENTS) if args.names == ["all"] else args.names
     for name in names:
         get_experiment(name)  # reject unknown names before running anything
+    check_output_dir(args.out, "--out")
     results = []
     for name in names:
         result, folder = run_experiment(name, args.out, Budget(quick=args.quick))

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..optim.validate import check_lr, check_positive_int
-from ..schedules import SCHEDULES, parse_schedule, snapshot_steps
+MAX_STEPS = 1_000_000  # the lr of every step is computed and kept
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,6 +32,8 @@ def sample_steps(total: int, count: int = 8) -> list[int]:
 
 def list_schedules() -> None:
     """One line per schedule: its name and the first line of its docstring (the formula)."""
+    from ..schedules import SCHEDULES
+
     for name, factory in SCHEDULES.items():
         print(f"{name:<16} {(factory.__doc__ or '').strip().splitlines()[0]}")
     print("any schedule also takes warmup=W,warmup_start=S and unit=epoch|steps_per_epoch=N[,smooth=true]")
@@ -42,9 +43,19 @@ def run(args: argparse.Namespace) -> int:
     if args.list:
         list_schedules()
         return 0
+    from ..optim.validate import check_lr
+    from ..schedules import parse_schedule, snapshot_steps
+
     if not args.specs:
         raise ValueError("give at least one schedule spec (e.g. cosine:total=100), or --list")
-    check_positive_int("--steps", args.steps)
+    if not 1 <= args.steps <= MAX_STEPS:
+        raise ValueError(f"--steps {args.steps} must be from 1 to {MAX_STEPS}")
+    if args.steps_per_epoch is not None and args.steps_per_epoch < 1:
+        raise ValueError(f"--steps-per-epoch {args.steps_per_epoch} must be >= 1")
+    if args.out:
+        from ..outputs import check_output_file
+
+        check_output_file(args.out, "--out")
     base_lr = check_lr(args.lr, "--lr")
     curves, snapshots = [], []
     for spec in args.specs:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import socket
 
+MAX_SERVE_SECONDS = 600.0  # one request's time budget: nan and inf would let a request run forever
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("serve", help="start the web playground (localhost by default)")
@@ -25,8 +27,8 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port={args.port} must be in [0, 65535]")
     max_seconds = MAX_SECONDS if args.max_seconds is None else args.max_seconds
-    if not max_seconds > 0:
-        raise ValueError(f"--max-seconds={args.max_seconds} must be > 0")
+    if not 0 < max_seconds <= MAX_SERVE_SECONDS:
+        raise ValueError(f"--max-seconds={args.max_seconds} must be more than 0 and at most {MAX_SERVE_SECONDS:g}")
     app = create_app(max_seconds=max_seconds)
     listener = _bind(args.host, args.port)
     port = listener.getsockname()[1]

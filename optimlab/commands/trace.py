@@ -10,15 +10,15 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..engine.trajectory import distance_to_nearest_minimum, run_trajectory, steps_to_tolerance
-from ..landscapes import LANDSCAPES, Landscape, get_landscape
-from ..trace import Trace
+if TYPE_CHECKING:  # torch loads when the verb runs, not for --help
+    from ..landscapes import Landscape
+    from ..trace import Trace
 
-EPILOG = "landscapes: " + ", ".join(f"{n} ({l.formula})" for n, l in LANDSCAPES.items()) + (
-    ". Parameters and gradient noise go in the spec: cosh:c=0.5, xcos:c=0.15*pi, quadratic:kappa=100, "
-    "bowl:noise=1. A negative start needs '=': --start=-1.5,2")
+EPILOG = ("`optimlab landscapes` lists the landscapes with their formulas. Parameters and gradient noise go in "
+          "the spec: cosh:c=0.5, xcos:c=0.15*pi, quadratic:kappa=100, bowl:noise=1. A negative start needs '=': "
+          "--start=-1.5,2")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -54,6 +54,8 @@ def _parse_point(text: str) -> tuple[float, ...]:
 
 def summarize(trace: Trace, landscape: Landscape, tol: float) -> dict[str, Any]:
     """One table row: the final point and value, distance to the nearest minimum, steps to tolerance."""
+    from ..engine.trajectory import distance_to_nearest_minimum, steps_to_tolerance
+
     final = trace.steps[-1]
     f_star = landscape.global_min
     if f_star is None and landscape.minima:
@@ -95,14 +97,22 @@ def _strict(value: Any) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..engine.trajectory import MAX_TRAJECTORY_STEPS, run_trajectory
+    from ..landscapes import get_landscape
+
+    from ..outputs import check_output_file
+
     landscape = get_landscape(args.landscape)
-    if args.steps < 0:
-        raise ValueError(f"--steps {args.steps} must be >= 0")
+    if not 1 <= args.steps <= MAX_TRAJECTORY_STEPS:
+        raise ValueError(f"--steps {args.steps} must be from 1 to {MAX_TRAJECTORY_STEPS}")
+    if not (math.isfinite(args.noise) and args.noise >= 0):
+        raise ValueError(f"--noise {args.noise} must be a finite number >= 0")
     if not (math.isfinite(args.tol) and args.tol > 0):
         raise ValueError(f"--tol {args.tol} must be a finite number > 0")
     for path in args.out:  # refuse a bad file name before running anything
         if not path.lower().endswith((".png", ".svg", ".pdf")):
             raise ValueError(f"--out {path!r} must end in .png, .svg or .pdf")
+        check_output_file(path, "--out")
     start = None if args.start is None else _parse_point(args.start)
     traces = [run_trajectory(spec, landscape, args.steps, start=start, schedule=args.schedule,
                              noise=args.noise, seed=args.seed, tol=args.tol) for spec in args.opt]

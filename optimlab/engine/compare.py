@@ -95,6 +95,8 @@ def compare_optimizers(task: Any, specs: list[str], *, seeds: int = 3, first_see
     seeds = plan.seeds(seeds) if plan else seeds
     if seeds < 1:
         raise ValueError(f"seeds={seeds!r} must be >= 1")
+    if isinstance(evals_per_epoch, bool) or not isinstance(evals_per_epoch, int) or evals_per_epoch < 1:
+        raise ValueError(f"evals_per_epoch={evals_per_epoch!r} must be an integer >= 1")
     target_column = parse_target(target) if target else None
     plans = [(spec, *split_run_options(spec)) for spec in specs]  # validates every spec before any training
     from ..optim.registry import resolve

@@ -19,7 +19,8 @@ tensors, a :class:`optimlab.tasks.LoaderTask` iterates its DataLoader or Dataset
 ``generator`` draws the order of both built-in tasks and Datasets.
 
 A run whose minibatch loss becomes non-finite or explodes (:func:`has_diverged`) stops at once;
-its outcome is ``diverged`` with ``diverged_at`` = the step. Callbacks are called as
+its outcome is ``diverged`` with ``diverged_at`` = the step. A run that ends with its training loss
+above twice the initial one (:func:`has_grown`) is ``unstable``, not ``completed``. Callbacks are called as
 ``callback(event, state)`` with event ``"step_end"``, ``"epoch_end"`` or ``"train_end"``; ``state``
 (:class:`TrainingState`) exposes model, optimizer, task, step, epoch, trace and ``row``, the row
 just recorded, to which a callback may add keys. Setting ``state.stop = True`` ends training.
@@ -40,8 +41,8 @@ from ..optim.beyond import evaluation_weights, is_schedule_free
 from ..progress import progress_reporter
 from ..schedules import LRSchedule, parse_schedule
 from ..spec import Spec
-from ..trace import COMPLETED, DIVERGED, Trace
-from .divergence import has_diverged
+from ..trace import COMPLETED, DIVERGED, UNSTABLE, Trace
+from .divergence import has_diverged, has_grown
 
 Callback = Callable[[str, "TrainingState"], None]
 OptimizerFactory = Callable[[Iterable[torch.Tensor]], Optimizer]
@@ -173,7 +174,8 @@ def train(spec: str | Spec | OptimizerFactory, task: Any, *, epochs: float | Non
     trace.meta["steps"] = state.step
     trace.meta["train_seconds"] = loop.train_time
     if trace.outcome != DIVERGED:
-        trace.outcome = COMPLETED
+        final_loss = trace.epochs[-1]["train_loss"]
+        trace.outcome = UNSTABLE if has_grown(final_loss, initial_loss) else COMPLETED
     loop.notify("train_end", trace.epochs[-1])
     return trace
 

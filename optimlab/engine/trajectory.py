@@ -66,6 +66,9 @@ def _row(step: int, x: Tensor, f: float, grad: Tensor, lr: float | None, elapsed
             "lr": lr, "time": elapsed}
 
 
+MAX_TRAJECTORY_STEPS = 1_000_000  # one row per step is kept: about 0.5 GB at the cap
+
+
 def run_trajectory(spec: str | Spec, landscape: Landscape | str, steps: int = 100, *,
                    start: Sequence[float] | Tensor | None = None, schedule: str | Spec | None = None,
                    noise: float = 0.0, seed: int = 0, tol: float = 1e-6,
@@ -86,8 +89,8 @@ def run_trajectory(spec: str | Spec, landscape: Landscape | str, steps: int = 10
             ``meta["stopped_early"] = True``, and its outcome judges the steps done.
     """
     landscape = get_landscape(landscape)
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps={steps!r} must be an integer >= 0")
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_TRAJECTORY_STEPS:
+        raise ValueError(f"steps={steps!r} must be an integer from 1 to {MAX_TRAJECTORY_STEPS}")
     noise = float(noise or landscape.noise)
     if not math.isfinite(noise) or noise < 0:
         raise ValueError(f"noise={noise!r} must be a finite number >= 0")

@@ -12,7 +12,7 @@ from typing import Any
 
 from torch.optim import Optimizer
 
-from ..spec import Spec, parse_spec
+from ..spec import Spec, parse_bool, parse_spec
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,17 @@ class OptimizerEntry:
         signature = inspect.signature(self.cls.__init__)
         return [p for p in signature.parameters if p not in ("self", "params")]
 
+    def flag_arguments(self) -> set[str]:
+        """Arguments that are flags (annotated bool, or with a bool default): true/false/1/0 only."""
+        signature = inspect.signature(self.cls.__init__)
+        return {p.name for p in signature.parameters.values()
+                if isinstance(p.default, bool) or str(p.annotation).startswith("bool")}
+
+    def optional_flags(self) -> set[str]:
+        """Flags whose default is None (foreach, fused: torch chooses), where none is a value."""
+        return {p.name for p in inspect.signature(self.cls.__init__).parameters.values()
+                if p.default is None and str(p.annotation).startswith("bool")}
+
     def all_defaults(self) -> dict[str, Any]:
         """The class defaults overridden by this entry's defaults (what `create(name)` uses)."""
         signature = inspect.signature(self.cls.__init__)
@@ -43,6 +54,13 @@ class OptimizerEntry:
         merged.update(self.defaults)
         return merged
 
+
+# Sizes a spec may ask for (the classes keep torch's unbounded signatures): L-BFGS allocates a list
+# of history_size entries per step, and max_iter/max_eval are loss evaluations per step.
+SPEC_SIZE_LIMITS = {"history_size": 10_000, "max_iter": 10_000, "max_eval": 100_000}
+# Any number in a spec: beyond this it overflows float32 state (Adagrad's initial accumulator
+# 3.5e38 is a RuntimeError in torch.full_like) and means nothing as a hyperparameter.
+MAX_SPEC_MAGNITUDE = 1e30
 
 _ENTRIES = [
     OptimizerEntry("gd", "optimlab.optim.sgd:SGD", "gradient descent (use the full batch): w -= lr * g", {"lr": 0.1}),
@@ -124,6 +142,19 @@ def resolve(spec: str | Spec, **overrides: Any) -> tuple[OptimizerEntry, dict[st
     for key in kwargs:
         if key not in allowed:
             raise ValueError(f"unknown hyperparameter {key!r} for {entry.name}; allowed: {', '.join(allowed)}")
+    for key, value in kwargs.items():
+        numbers = value if isinstance(value, tuple) else (value,)
+        if any(isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) > MAX_SPEC_MAGNITUDE for v in numbers):
+            raise ValueError(f"{key}={value!r} is too large: numbers in a spec must be within ±{MAX_SPEC_MAGNITUDE:g}")
+    for key, limit in SPEC_SIZE_LIMITS.items():
+        value = kwargs.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > limit:
+            raise ValueError(f"{key}={value!r} must be at most {limit} in a spec")
+    optional = entry.optional_flags()
+    for key in entry.flag_arguments() & set(kwargs):
+        if kwargs[key] is None and key in optional:  # foreach=None / fused=None: torch's "choose for me"
+            continue
+        kwargs[key] = parse_bool(key, kwargs[key])
     return entry, kwargs
 
 

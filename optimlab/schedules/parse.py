@@ -12,9 +12,10 @@ Keys any schedule accepts: ``warmup`` (steps, or epochs with unit=epoch), ``warm
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable
 
-from ..spec import Spec, parse_spec
+from ..spec import Spec, parse_bool, parse_spec
 from .adapter import Schedule
 from .compose import InEpochs, Warmup
 from .cyclic import CosineRestarts, Cyclic, OneCycle
@@ -35,6 +36,7 @@ SCHEDULES: dict[str, Callable[..., Schedule]] = {
 }
 
 UNITS = ("step", "epoch")
+COMPOSING_KEYS = ("warmup", "warmup_start", "unit", "steps_per_epoch", "smooth")
 
 
 def parse_schedule(spec: str | Spec | Schedule | None, *, steps_per_epoch: int | None = None) -> Schedule:
@@ -52,10 +54,14 @@ def parse_schedule(spec: str | Spec | Schedule | None, *, steps_per_epoch: int |
     warmup = kwargs.pop("warmup", None)
     warmup_start = kwargs.pop("warmup_start", 0.0)
     epoch_length = kwargs.pop("steps_per_epoch", None)
-    smooth = kwargs.pop("smooth", False)
+    smooth = parse_bool("smooth", kwargs.pop("smooth", False))
     unit = kwargs.pop("unit", "epoch" if epoch_length is not None else "step")
     if unit not in UNITS:
         raise ValueError(f"unit={unit!r} must be one of: {', '.join(UNITS)}")
+    if "warmup_start" in parsed.kwargs and not warmup:
+        raise ValueError("warmup_start is the factor at step 0 of a warmup: give warmup=W as well")
+    if smooth and unit != "epoch":
+        raise ValueError("smooth=true follows the fractional epoch: give unit=epoch or steps_per_epoch=N as well")
     schedule = _build(parsed.name, kwargs)
     if warmup:
         schedule = Warmup(schedule, warmup, warmup_start)
@@ -72,7 +78,22 @@ def _build(name: str, kwargs: dict[str, Any]) -> Schedule:
         factory = SCHEDULES[name]
     except KeyError:
         raise ValueError(f"unknown schedule {name!r}; choose one of: {', '.join(SCHEDULES)}") from None
+    allowed = schedule_arguments(name)
+    unknown = [key for key in kwargs if key not in allowed]
+    if unknown:
+        raise ValueError(f"unknown argument {unknown[0]!r} for schedule {name!r}; allowed: "
+                         f"{', '.join([*allowed, *COMPOSING_KEYS])}")
+    parameters = inspect.signature(factory).parameters
+    for key in kwargs:  # flags (three_phase=...): true/false/1/0 only, never a truthy string
+        if isinstance(parameters[key].default, bool) or str(parameters[key].annotation) == "bool":
+            kwargs[key] = parse_bool(key, kwargs[key])
     try:
         return factory(**kwargs)
     except TypeError as error:
         raise ValueError(f"bad arguments for schedule {name!r}: {error}") from None
+
+
+def schedule_arguments(name: str) -> list[str]:
+    """The keyword arguments schedule ``name`` takes itself (besides :data:`COMPOSING_KEYS`)."""
+    parameters = inspect.signature(SCHEDULES[name]).parameters.values()
+    return [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]

@@ -21,7 +21,7 @@ from optuna.trial import TrialState
 from . import space as spaces
 from .storage import sweep_lock
 
-SAMPLERS = ("random", "grid", "tpe")
+from .defaults import SAMPLERS  # re-exported: plans.SAMPLERS
 DEFAULT_SAMPLER = "default"  # the optimizer's registry defaults, one configuration
 PLAN_ATTR = "optimlab_plan"
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)

@@ -33,8 +33,7 @@ from optuna.storages import RDBStorage
 
 from ..store import DEFAULT_DB, database_url
 
-HEARTBEAT_INTERVAL = 10
-GRACE_PERIOD = 30
+from .defaults import GRACE_PERIOD, HEARTBEAT_INTERVAL  # re-exported
 POOL = {"pool_size": 2, "max_overflow": 2, "pool_pre_ping": True, "pool_recycle": 300}
 
 

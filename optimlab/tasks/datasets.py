@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..optim.validate import check_nonnegative, check_positive_int
+from ..optim.validate import check_finite, check_nonnegative, check_positive_int
 
 REGRESSION = "regression"
 CLASSIFICATION = "classification"
@@ -85,6 +85,10 @@ def load_sklearn(name: str) -> Dataset:
     return _labelled(name, bunch.data, bunch.target, kind, description + " (scikit-learn)")
 
 
+MAX_SYNTHETIC_KAPPA = 1e12  # beyond it the small feature scales underflow float32 training
+MAX_SYNTHETIC_NOISE = 1e6
+
+
 def make_synthetic_linear(n: int = 1000, d: int = 10, noise: float = 0.1, kappa: float = 1.0,
                           seed: int = 0) -> Dataset:
     """y = X w* + noise * e with X = Z diag(s), Z and e standard normal, w* ~ N(0, I).
@@ -94,9 +98,10 @@ def make_synthetic_linear(n: int = 1000, d: int = 10, noise: float = 0.1, kappa:
     """
     check_positive_int("n", n)
     check_positive_int("d", d)
-    check_nonnegative("noise", noise)
-    if not kappa >= 1:
-        raise ValueError(f"kappa={kappa!r} must be >= 1 (a condition number)")
+    if check_nonnegative("noise", noise) > MAX_SYNTHETIC_NOISE:
+        raise ValueError(f"noise={noise!r} must be at most {MAX_SYNTHETIC_NOISE:g}")
+    if not 1 <= check_finite("kappa", kappa) <= MAX_SYNTHETIC_KAPPA:
+        raise ValueError(f"kappa={kappa!r} must be from 1 to {MAX_SYNTHETIC_KAPPA:g} (a condition number)")
     generator = torch.Generator().manual_seed(seed)
     exponents = torch.linspace(0, 1, d, dtype=torch.float64) if d > 1 else torch.zeros(1, dtype=torch.float64)
     scales = float(kappa) ** (-0.5 * exponents)

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -18,6 +19,9 @@ from .task import Split, Task, split_dataset, standardize_split
 from .workloads import WORKLOAD_TASKS
 
 MODEL_OPTIONS = {"hidden", "depth", "channels"}
+# (smallest, largest) of each model option: a zero-width model trains nothing, a huge one takes the machine
+MODEL_OPTION_RANGES = {"hidden": (1, 65536), "depth": (1, 64), "channels": (1, 1024)}
+MAX_SYNTHETIC_ELEMENTS = 50_000_000  # n * d of synthetic-linear (float64: 400 MB)
 
 
 @dataclass(frozen=True)
@@ -84,10 +88,13 @@ def get_task(name: str, seed: int = 0, standardize: bool = True, init: str | Non
     dataset_name = TASKS[spec.name]
     model_kind = spec.name[len(dataset_name) + 1:]
     entry = DATASETS[dataset_name]
-    l2 = float(options.pop("l2", l2))
-    if l2 < 0:
-        raise ValueError(f"l2={l2!r} must be >= 0")
-    model_options = {key: options.pop(key) for key in list(options) if key in MODEL_OPTIONS}
+    l2 = options.pop("l2", l2)
+    if isinstance(l2, bool) or not isinstance(l2, (int, float)) or not math.isfinite(l2) or l2 < 0:
+        raise ValueError(f"l2={l2!r} must be a finite number >= 0")
+    l2 = float(l2)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed={seed!r} must be an integer >= 0")
+    model_options = {key: _check_model_option(key, options.pop(key)) for key in list(options) if key in MODEL_OPTIONS}
     unknown = set(options) - set(entry.options)
     if unknown:
         allowed = sorted(set(entry.options) | MODEL_OPTIONS | {"l2"})
@@ -111,6 +118,20 @@ def get_task(name: str, seed: int = 0, standardize: bool = True, init: str | Non
                 description=f"{dataset.description}; model: {model_kind}", options=built_with)
 
 
+def _check_model_option(key: str, value: Any) -> int:
+    low, high = MODEL_OPTION_RANGES[key]
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{key}={value!r} must be an integer from {low} to {high}")
+    return value
+
+
+def _check_synthetic(options: dict[str, Any]) -> None:
+    n, d = options.get("n", 1000), options.get("d", 10)
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in (n, d)) and n * d > MAX_SYNTHETIC_ELEMENTS:
+        raise ValueError(f"synthetic-linear n*d = {n * d} is more than {MAX_SYNTHETIC_ELEMENTS} numbers; "
+                         "choose a smaller n or d")
+
+
 def _load(dataset_name: str, entry: DatasetEntry, data_dir: str | None, seed: int,
           options: dict[str, Any], standardize: bool) -> Dataset:
     if entry.needs_data_dir:
@@ -120,6 +141,7 @@ def _load(dataset_name: str, entry: DatasetEntry, data_dir: str | None, seed: in
     if dataset_name == "airfoil":
         return entry.load(standardize=standardize)
     if dataset_name == "synthetic":
+        _check_synthetic(options)
         return entry.load(seed=seed, **options)
     return entry.load()
 
