@@ -68,10 +68,11 @@ def _in_range(name: str, key: str, value) -> bool:
     if key in ("lr", "eps", "weight_decay", "lr_decay", "initial_accumulator_value", "dampening",
                "tolerance_grad", "tolerance_change", "momentum"):
         return isinstance(value, (int, float)) and math.isfinite(value) and value >= 0
-    if key == "alpha":
-        return isinstance(value, (int, float)) and 0 <= value <= 1
-    if key == "betas":
-        return len(value) == 2 and all(0 <= b < 1 for b in value)
+    if key == "alpha":  # RMSprop's smoothing constant; AdEMAMix's mixing weight and ASGD's power are >= 0
+        upper = 1 if name == "rmsprop" else math.inf
+        return isinstance(value, (int, float)) and 0 <= value <= upper and math.isfinite(value)
+    if key == "betas":  # AdEMAMix has three
+        return len(value) == (3 if name == "ademamix" else 2) and all(0 <= b < 1 for b in value)
     if key in ("max_iter", "max_eval", "history_size"):
         return isinstance(value, int) and not isinstance(value, bool) and value >= 1
     if key in ("nesterov", "maximize", "amsgrad", "centered", "differentiable", "capturable",
@@ -95,11 +96,15 @@ def test_optimizer_specs_are_accepted_only_in_range(name, data):
     except ValueError as error:
         _one_line(error)
         return
-    group = optimizer.param_groups[0]
     for key in chosen:
+        if key.startswith("adamw_"):  # MuonAdamW: the AdamW group of the non-matrix parameters holds it
+            group, key = optimizer.param_groups[-1], key.removeprefix("adamw_")
+            assert group.get("use_muon") is False, text
+        else:
+            group = optimizer.param_groups[0]
         assert _in_range(name, key, group[key]), (text, key, group[key])
     if "history_size" in chosen:
-        assert group["history_size"] <= 10_000, text  # a spec may not ask for a huge L-BFGS history
+        assert optimizer.param_groups[0]["history_size"] <= 10_000, text  # a spec may not ask for a huge L-BFGS history
 
 
 @SETTINGS

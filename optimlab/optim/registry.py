@@ -161,4 +161,20 @@ def resolve(spec: str | Spec, **overrides: Any) -> tuple[OptimizerEntry, dict[st
 def create(spec: str | Spec, params: Any, **overrides: Any) -> Optimizer:
     """Build an optimizer from a name or spec string, e.g. ``create("adam:lr=1e-3", model.parameters())``."""
     entry, kwargs = resolve(spec, **overrides)
-    return entry.cls(params, **kwargs)
+    try:
+        return entry.cls(params, **kwargs)
+    except TypeError as error:  # torch's classes answer a value of the wrong kind with a TypeError
+        raise ValueError(_wrong_kind_message(entry, kwargs) or f"{entry.name}: {error}") from None
+
+
+def _wrong_kind_message(entry: OptimizerEntry, kwargs: dict[str, Any]) -> str | None:
+    """Name the hyperparameter whose value is not of its default's kind (a pair, a number)."""
+    defaults = entry.all_defaults()
+    for key, value in kwargs.items():
+        default = defaults.get(key)
+        if default is None or isinstance(default, bool):
+            continue
+        pair_expected = isinstance(default, (tuple, list))
+        if pair_expected != isinstance(value, (tuple, list)) or (not pair_expected and isinstance(value, str)):
+            return f"{key}={value!r} for {entry.name} must be like its default {default!r}"
+    return None
