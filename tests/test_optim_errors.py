@@ -54,7 +54,7 @@ def test_bad_hyperparameters_name_the_value_and_the_range(cls, kwargs, message):
 
 @pytest.mark.parametrize("spec,message", [
     ("adamm", r"^unknown optimizer 'adamm'; choose one of: gd, sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw, "
-              r".*lion, sf-adamw, sf-sgd, ademamix, soap, .*newton, lbfgs.*nadam, radam"),
+              r"newton, lbfgs, nadam, radam, .*lion, sf-adamw, sf-sgd, ademamix, soap$"),
     ("adam:beta=0.9", r"^unknown hyperparameter 'beta' for adam; allowed: lr, betas, eps"),
     ("newton:history_size=3", r"^unknown hyperparameter 'history_size' for newton; allowed: lr, damping, mode, max_params"),
     ("adam:lr=-1", r"^lr=-1 must be >= 0$"),

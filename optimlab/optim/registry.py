@@ -78,19 +78,6 @@ _ENTRIES = [
     OptimizerEntry("adamw", "optimlab.optim.adaptive:AdamW", "AdamW: Adam with decoupled weight decay",
                    {"lr": 1e-3}),
     # beyond torch.optim (defaults: the reference implementations'; see docs/optimizers.md)
-    OptimizerEntry("lion", "optimlab.optim.beyond:Lion", "Lion: w -= lr * sign(beta1*m + (1-beta1)*g); m = EMA of g",
-                   {"lr": 1e-4}),
-    OptimizerEntry("sf-adamw", "optimlab.optim.beyond:ScheduleFreeAdamW",
-                   "Schedule-Free AdamW: Adam steps on z, evaluate the running average x (no lr schedule)",
-                   {"lr": 0.0025}),
-    OptimizerEntry("sf-sgd", "optimlab.optim.beyond:ScheduleFreeSGD",
-                   "Schedule-Free SGD: SGD steps on z, evaluate the running average x (no lr schedule)", {"lr": 1.0}),
-    OptimizerEntry("ademamix", "optimlab.optim.beyond:AdEMAMix",
-                   "AdEMAMix: Adam with a fast and a slow momentum mixed, (m1_hat + alpha*m2) / sqrt(v_hat)",
-                   {"lr": 1e-3}),
-    OptimizerEntry("soap", "optimlab.optim.soap:SOAP",
-                   "SOAP: Adam in the eigenbasis of Shampoo's preconditioner (1-D params: plain Adam)", {"lr": 3e-3}),
-    # newton and lbfgs: closure-based, see optimlab/optim/newton.py and lbfgs.py
     OptimizerEntry("newton", "optimlab.optim.newton:Newton",
                    "Newton's method, exact Hessian: w -= lr * H^-1 g (saddle-free |H| where H is indefinite)",
                    {"lr": 1.0}, needs_closure=True),
@@ -122,6 +109,21 @@ _ENTRIES += [
                    "Muon: momentum orthogonalized by Newton-Schulz on 2-D weights; AdamW (adamw_lr) on all "
                    "non-matrix params, as torch documents (a landscape point is a vector: AdamW alone)",
                    {"lr": 0.02}),
+]
+# beyond torch (optimlab/optim/beyond.py, soap.py), each equal to its reference package
+_ENTRIES += [
+    OptimizerEntry("lion", "optimlab.optim.beyond:Lion", "Lion: w -= lr * sign(beta1*m + (1-beta1)*g); m = EMA of g",
+                   {"lr": 1e-4}),
+    OptimizerEntry("sf-adamw", "optimlab.optim.beyond:ScheduleFreeAdamW",
+                   "Schedule-Free AdamW: Adam steps on z, evaluate the running average x (no lr schedule)",
+                   {"lr": 0.0025}),
+    OptimizerEntry("sf-sgd", "optimlab.optim.beyond:ScheduleFreeSGD",
+                   "Schedule-Free SGD: SGD steps on z, evaluate the running average x (no lr schedule)", {"lr": 1.0}),
+    OptimizerEntry("ademamix", "optimlab.optim.beyond:AdEMAMix",
+                   "AdEMAMix: Adam with a fast and a slow momentum mixed, (m1_hat + alpha*m2) / sqrt(v_hat)",
+                   {"lr": 1e-3}),
+    OptimizerEntry("soap", "optimlab.optim.soap:SOAP",
+                   "SOAP: Adam in the eigenbasis of Shampoo's preconditioner (1-D params: plain Adam)", {"lr": 3e-3}),
 ]
 OPTIMIZERS: dict[str, OptimizerEntry] = {entry.name: entry for entry in _ENTRIES}
 
