@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-from .flat import FlatSegment, build_segments
+from .flat import FlatSegment, plan_segments
 from .validate import check_betas, check_lr, check_nonnegative, check_unit_interval, check_unsupported_flag
 
 
@@ -84,7 +84,7 @@ class RuleOptimizer(Optimizer):
         check_unsupported_flag("differentiable", defaults.get("differentiable", False))
         check_unsupported_flag("capturable", defaults.get("capturable", False))
         self._flat_groups: dict[int, FlatGroup] = {}  # keyed by id(group["params"])
-        self._compiled_rule: Callable[..., None] | None = None
+        self._compiled_rule: CompiledRule | None = None
         self._warned_per_tensor = False
         super().__init__(params, defaults)
 
@@ -180,25 +180,27 @@ class RuleOptimizer(Optimizer):
         if group.get("fused") is False:
             self._flat_groups.pop(key, None)
             return None
-        old = self._flat_groups.get(key)
-        own = {segment.data.untyped_storage().data_ptr() for segment in old.segments} if old else set()
-        segments, blocked = build_segments(group["params"], own)
+        segments, blocked = plan_segments(group["params"])
         if blocked:
-            self._warn_per_tensor(blocked)
+            self._warn_per_tensor(blocked, group)
         flat = self._flat_groups[key] = FlatGroup(segments, [p for p in group["params"] if p in blocked])
         return flat
 
-    def _warn_per_tensor(self, blocked: dict[Tensor, str]) -> None:
+    def _warn_per_tensor(self, blocked: dict[Tensor, str], group: dict[str, Any]) -> None:
         if self._warned_per_tensor:
             return
         self._warned_per_tensor = True
-        reasons = ", ".join(f"{reason} x{count}" for reason, count in Counter(blocked.values()).items())
+        group_index = next(i for i, g in enumerate(self.param_groups) if g is group)
+        index_of = {id(p): i for i, p in enumerate(group["params"])}
+        named = [f"param_groups[{group_index}]['params'][{index_of[id(p)]}] (shape {tuple(p.shape)}): {reason}"
+                 for p, reason in blocked.items()]
+        more = f" and {len(named) - 3} more" if len(named) > 3 else ""
         warnings.warn(
-            f"{type(self).__name__}: {len(blocked)} parameter(s) stay on the per-tensor path "
-            f"(cannot be flattened: {reasons})", stacklevel=3,
+            f"{type(self).__name__}: {len(blocked)} parameter(s) stay on the per-tensor path (correct, slower), "
+            f"{'; '.join(named[:3])}{more}", stacklevel=3,
         )
 
-    def _compiled(self) -> Callable[..., None]:
+    def _compiled(self) -> CompiledRule:
         """The rule compiled by torch.compile; hyperparameters are unspecialized floats, so a new
         lr or step does not recompile."""
         if self._compiled_rule is None:
@@ -249,8 +251,13 @@ def zero_gradient(param: Tensor) -> None:
     grad.zero_()
 
 
-def compile_rule(rule: Callable[..., None]) -> Callable[..., None]:
-    """`rule(param, grad, state, group, step=...)` compiled into one kernel per flat buffer.
+# distinct buffer sizes compiled per optimizer: torch.compile's own recompile limit is 8; past it the
+# eager rule runs (a model with many distinct big tensors has each of them as an in-place segment)
+MAX_COMPILED_SIZES = 6
+
+
+class CompiledRule:
+    """`rule(param, grad, state, group, step=...)` compiled into one kernel per flat buffer size.
 
     ``lr`` and ``step`` go in as 0-d tensors on the buffer's device (refilled in place each
     step), so schedules and the step counter never recompile; the other hyperparameters are
@@ -258,24 +265,40 @@ def compile_rule(rule: Callable[..., None]) -> Callable[..., None]:
     without its params list. Inductor caches compiled kernels on disk across runs
     (``TORCHINDUCTOR_CACHE_DIR``), so a second run compiles in a fraction of the first's time.
     """
-    # dynamic=False: one static kernel per buffer size. A group's size is fixed for the whole run, and the
-    # size-generic kernel torch.compile would switch to at a second size ran 2x slower on CPU (31.7 vs 17.0 ms
-    # per Adam step on 25M parameters; benchmarks/step_throughput.py).
-    compiled = torch.compile(rule, dynamic=False)
-    scalars: dict[tuple[torch.device, torch.dtype], tuple[Tensor, Tensor]] = {}
 
-    def run(param: Tensor, grad: Tensor, state: dict[str, Tensor], group: dict[str, Any], step=None) -> None:
+    def __init__(self, rule: Callable[..., None]) -> None:
+        # dynamic=False: one static kernel per buffer size. A group's size is fixed for the whole run, and the
+        # size-generic kernel torch.compile would switch to at a second size ran 2x slower on CPU (31.7 vs 17.0 ms
+        # per Adam step on 25M parameters; benchmarks/step_throughput.py).
+        self.compiled = torch.compile(rule, dynamic=False)
+        self.sizes: set[tuple[int, torch.dtype, torch.device]] = set()
+        self.scalars: dict[tuple[torch.device, torch.dtype], tuple[Tensor, Tensor]] = {}
+
+    def accepts(self, param: Tensor) -> bool:
+        """True when `param`'s size is compiled or may still be (at most MAX_COMPILED_SIZES sizes)."""
+        size = (param.numel(), param.dtype, param.device)
+        if size in self.sizes:
+            return True
+        if len(self.sizes) >= MAX_COMPILED_SIZES:
+            return False
+        self.sizes.add(size)
+        return True
+
+    def __call__(self, param: Tensor, grad: Tensor, state: dict[str, Tensor], group: dict[str, Any], step=None) -> None:
         key = (param.device, param.dtype)
-        if key not in scalars:  # float64 on CPU keeps 1 - beta**t as exact as the per-tensor path
+        if key not in self.scalars:  # float64 on CPU keeps 1 - beta**t as exact as the per-tensor path
             dtype = torch.float64 if param.device.type == "cpu" else param.dtype
-            scalars[key] = (torch.zeros((), dtype=dtype, device=param.device),
-                            torch.zeros((), dtype=dtype, device=param.device))
-        lr, step_tensor = scalars[key]
+            self.scalars[key] = (torch.zeros((), dtype=dtype, device=param.device),
+                                 torch.zeros((), dtype=dtype, device=param.device))
+        lr, step_tensor = self.scalars[key]
         lr.fill_(group["lr"])
         hyper = {name: value for name, value in group.items() if name != "params"}
         hyper["lr"] = lr
         if step is not None:
             step_tensor.fill_(step)
-        compiled(param, grad, state, hyper, step=None if step is None else step_tensor)
+        self.compiled(param, grad, state, hyper, step=None if step is None else step_tensor)
 
-    return run
+
+def compile_rule(rule: Callable[..., None]) -> CompiledRule:
+    """The rule compiled per flat buffer size (see :class:`CompiledRule`)."""
+    return CompiledRule(rule)
