@@ -55,6 +55,12 @@ class FlatGroup:
     dirty: bool = True  # per-parameter state may hold tensors that are not views of the buffers
 
 
+# group keys that say how an optimizer runs, not what it computes: a state_dict may lack them
+# (saved by torch or an older version) and they never tell one optimizer class from another
+IMPLEMENTATION_KEYS = frozenset(
+    {"foreach", "fused", "capturable", "differentiable", "maximize", "decoupled_weight_decay", "eps_inside_sqrt"}
+)
+
 # the checks that every param group's hyperparameters pass, whichever class owns them
 GROUP_CHECKS: dict[str, Callable[[Any], Any]] = {
     "lr": check_lr,
@@ -228,7 +234,10 @@ class RuleOptimizer(Optimizer):
         Group keys that the saved dict lacks (saved by an older version or by torch) are filled
         with this optimizer's defaults; torch moves state tensors to each parameter's device;
         flattened groups copy the loaded state into their buffers; each group keeps its own `fused`.
+        A state_dict of another optimizer class, or for parameters of other shapes, is refused with
+        one line (ValueError) before anything is loaded.
         """
+        self.check_loadable(state_dict)
         implementations = [group.get("fused") for group in self.param_groups]
         super().load_state_dict(clone_tensors(state_dict))
         for group, fused in zip(self.param_groups, implementations):
@@ -240,6 +249,45 @@ class RuleOptimizer(Optimizer):
                 segment.adopt_state(self.state)
             flat.dirty = False
 
+    def check_loadable(self, state_dict: dict[str, Any]) -> None:
+        """Raise ValueError (one line) if `state_dict` was saved by another optimizer class (a group lacks
+        one of this class's hyperparameters) or for parameters of other shapes (a state tensor's shape
+        differs from the one `init_state` makes for the parameter it would be loaded into)."""
+        name = type(self).__name__
+        saved_groups = state_dict.get("param_groups") if isinstance(state_dict, dict) else None
+        if not isinstance(saved_groups, list) or not isinstance(state_dict.get("state"), dict):
+            raise ValueError(f"{name}.load_state_dict: expected a dict with 'state' and 'param_groups'")
+        required = set(self.defaults) - IMPLEMENTATION_KEYS
+        for index, (group, saved) in enumerate(zip(self.param_groups, saved_groups)):
+            missing = sorted(required - set(saved))
+            if missing:
+                raise ValueError(
+                    f"{name}.load_state_dict: param group {index} lacks {', '.join(map(repr, missing))}: "
+                    f"a state_dict of another optimizer class? (it has "
+                    f"{', '.join(sorted(k for k in saved if k != 'params'))})"
+                )
+            for position, (param, saved_id) in enumerate(zip(group["params"], saved.get("params", []))):
+                self._check_state_shapes(state_dict["state"].get(saved_id, {}), param, group, index, position)
+
+    def _check_state_shapes(self, saved: dict[str, Any], param: Tensor, group: dict[str, Any],
+                            group_index: int, position: int) -> None:
+        if not saved:
+            return
+        try:  # the state this class makes for the parameter, built on the meta device (no memory)
+            expected = self.init_state(torch.empty_like(param, device="meta"), group)
+        except Exception:  # noqa: BLE001 - a subclass whose init_state cannot run on meta: nothing to compare
+            return
+        flat = id(group["params"]) in self._flat_groups  # the flat path keeps every non-scalar state param-shaped
+        for key, value in saved.items():
+            want = expected.get(key)
+            if want is None and flat and isinstance(value, Tensor) and value.dim() > 0:
+                want = torch.empty_like(param, device="meta")
+            if isinstance(value, Tensor) and isinstance(want, Tensor) and value.shape != want.shape:
+                raise ValueError(
+                    f"{type(self).__name__}.load_state_dict: state {key!r} of param_groups[{group_index}]"
+                    f"['params'][{position}] has shape {tuple(value.shape)}, the parameter needs "
+                    f"{tuple(want.shape)} (a state_dict of another model?)"
+                )
 
 def zero_gradient(param: Tensor) -> None:
     """Zero one ``.grad`` in place as torch's zero_grad(set_to_none=False) does."""
