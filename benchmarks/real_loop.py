@@ -30,6 +30,7 @@ from typing import Any, Callable
 import torch
 
 import optimlab.optim as oo
+from optimlab.optim import flat
 from optimlab.throughput import machine_description, synchronize
 
 ALGORITHMS: dict[str, tuple[type, type, dict[str, Any]]] = {
@@ -43,6 +44,11 @@ IMPLEMENTATIONS: dict[str, tuple[bool, dict[str, Any]]] = {
     "torch fused": (False, {"fused": True}),
     "optimlab default": (True, {}),
     "optimlab fused": (True, {"fused": True}),
+}
+# --ablation: optimlab with every parameter updated in place (flat.BIG_NUMEL = 1), to check the size rule
+ABLATION: dict[str, tuple[bool, dict[str, Any]]] = {
+    "optimlab default, in place": (True, {}),
+    "optimlab fused, in place": (True, {"fused": True}),
 }
 REFERENCE = "torch fused"
 
@@ -58,13 +64,18 @@ class Setup:
 
     def __init__(self, algorithm: str, implementation: str, layout: tuple[int, int], device: torch.device,
                  zero_grad_to_none: bool, accumulate: int) -> None:
-        ours, extra = IMPLEMENTATIONS[implementation]
+        ours, extra = {**IMPLEMENTATIONS, **ABLATION}[implementation]
         optimlab_class, torch_class, kwargs = ALGORITHMS[algorithm]
         gen = torch.Generator(device=device).manual_seed(0)
         n_tensors, size = layout
         self.params = [torch.nn.Parameter(torch.randn(size, device=device, generator=gen)) for _ in range(n_tensors)]
         self.inputs = [torch.randn(size, device=device, generator=gen) * 1e-3 for _ in range(accumulate)]
-        self.optimizer = (optimlab_class if ours else torch_class)(self.params, **kwargs, **extra)
+        threshold = flat.BIG_NUMEL
+        flat.BIG_NUMEL = 1 if implementation in ABLATION else threshold
+        try:
+            self.optimizer = (optimlab_class if ours else torch_class)(self.params, **kwargs, **extra)
+        finally:
+            flat.BIG_NUMEL = threshold
         self.device, self.to_none, self.accumulate = device, zero_grad_to_none, accumulate
 
     def loss(self, x: torch.Tensor) -> torch.Tensor:
@@ -87,16 +98,16 @@ class Setup:
 
 
 def measure(algorithm: str, layout: tuple[int, int], device: torch.device, rounds: int, warmup: int,
-            zero_grad_to_none: bool, accumulate: int, progress: Callable[[str], None]) -> dict[str, Any]:
-    """Interleaved rounds of the four implementations on one (algorithm, layout)."""
+            zero_grad_to_none: bool, accumulate: int, progress: Callable[[str], None],
+            names: list[str]) -> dict[str, Any]:
+    """Interleaved rounds of the implementations `names` on one (algorithm, layout)."""
     setups = {}
-    for name in IMPLEMENTATIONS:
+    for name in names:
         began = time.perf_counter()
         setups[name] = Setup(algorithm, name, layout, device, zero_grad_to_none, accumulate)
         for _ in range(warmup):  # the first steps create state and, for optimlab fused, compile
             setups[name].iteration()
         progress(f"  {name}: built and warmed up in {time.perf_counter() - began:.1f} s")
-    names = list(IMPLEMENTATIONS)
     whole: dict[str, list[float]] = {name: [] for name in names}
     step: dict[str, list[float]] = {name: [] for name in names}
     for round_index in range(rounds):
@@ -135,14 +146,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for layout_name in args.layouts.split(","):
         for algorithm in args.algorithms.split(","):
             progress(f"{layout_name} {layout_name and layouts[layout_name]} {algorithm}")
+            names = list(IMPLEMENTATIONS) + (list(ABLATION) if args.ablation else [])
             cells = measure(algorithm, layouts[layout_name], device, args.rounds, args.warmup,
-                            args.zero_grad == "none", args.accumulate, progress)
+                            args.zero_grad == "none", args.accumulate, progress, names)
             rows.append({"layout": layout_name, "tensors": layouts[layout_name][0],
                          "params_per_tensor": layouts[layout_name][1], "algorithm": algorithm, "cells": cells})
             progress(format_row(rows[-1]))
     return {**machine_description(device), "loop": {
         "zero_grad": f"set_to_none={args.zero_grad == 'none'}", "backward_calls_per_step": args.accumulate,
-        "rounds": args.rounds, "warmup_iterations": args.warmup,
+        "rounds": args.rounds, "warmup_iterations": args.warmup, "in_place_from_numel": flat.BIG_NUMEL,
         "loss": "sum_i <p_i, x>: one fresh gradient tensor per parameter per backward",
     }, "load_average": _load_average(), "rows": rows}
 
@@ -164,7 +176,7 @@ def format_row(row: dict[str, Any]) -> str:
 
 
 def format_table(result: dict[str, Any]) -> str:
-    names = list(IMPLEMENTATIONS)
+    names = list(result["rows"][0]["cells"]) if result["rows"] else list(IMPLEMENTATIONS)
     lines = [
         f"device: {result['device']} ({result['cpu_model']}, {result['cpu_threads']} threads), torch {result['torch']}, "
         f"load average {result['load_average']}; loop: zero_grad({result['loop']['zero_grad']}), "
@@ -196,6 +208,8 @@ def main() -> int:
     parser.add_argument("--zero-grad", choices=["none", "zeros"], default="none",
                         help="none: zero_grad() (torch's default); zeros: zero_grad(set_to_none=False)")
     parser.add_argument("--accumulate", type=int, default=1, help="backward calls per step")
+    parser.add_argument("--ablation", action="store_true",
+                        help="also time optimlab with every parameter updated in place (checks flat.BIG_NUMEL)")
     parser.add_argument("--out", default=None, help="write the JSON result here")
     args = parser.parse_args()
     for name in args.layouts.split(","):

@@ -40,11 +40,13 @@ from torch import Tensor
 
 _GRAD = operator.attrgetter("grad")
 EAGER_CHUNK = 1 << 18  # elements per eager chunk on a CPU: 1 MiB of float32 per buffer
-# Parameters with at least this many elements are updated in place instead of gathered: copying a
-# gradient into the flat buffer costs ~8 bytes per element plus ~4 us of hook per tensor, an in-place
-# segment ~60 us of per-step Python and launches per tensor; they break even near 2^17 elements on the
-# CPU measured (benchmarks/real_loop.py: 24 x 1M and 10,000 x 2,500 both land on their best side).
-BIG_NUMEL = 1 << 17
+# Parameters with at least this many elements are updated in place instead of gathered. Gathering costs a
+# copy of each fresh gradient in the hook (~8 bytes per element, while the gradient is still in cache); an
+# in-place segment costs a rule call per tensor per step (eager: tens of us; compiled: 0.1-0.5 ms of
+# torch.compile's call overhead on the CPU measured). On 24 x 1M (benchmarks/real_loop.py --ablation, a loaded
+# 2-core machine) gathering was faster for both paths (Adam step, eager 129 vs 146 ms, compiled 42 vs 56 ms),
+# so only tensors far bigger than a cache are left in place, where copying their gradient would cost most.
+BIG_NUMEL = 1 << 22
 Rule = Callable[..., None]  # apply_rule(param, grad, state, group, step=...)
 InitState = Callable[[Tensor, dict], dict]
 
