@@ -61,6 +61,9 @@ IMPLEMENTATION_KEYS = frozenset(
     {"foreach", "fused", "capturable", "differentiable", "maximize", "decoupled_weight_decay", "eps_inside_sqrt"}
 )
 
+# keys that torch's LR schedulers add to param groups
+SCHEDULER_KEYS = frozenset({"initial_lr", "max_lr", "min_lr", "base_lr", "max_momentum", "base_momentum"})
+
 # the checks that every param group's hyperparameters pass, whichever class owns them
 GROUP_CHECKS: dict[str, Callable[[Any], Any]] = {
     "lr": check_lr,
@@ -251,7 +254,7 @@ class RuleOptimizer(Optimizer):
 
     def check_loadable(self, state_dict: dict[str, Any]) -> None:
         """Raise ValueError (one line) if `state_dict` was saved by another optimizer class (a group lacks
-        one of this class's hyperparameters) or for parameters of other shapes (a state tensor's shape
+        some of this class's hyperparameters and has another's) or for parameters of other shapes (a state tensor's shape
         differs from the one `init_state` makes for the parameter it would be loaded into)."""
         name = type(self).__name__
         saved_groups = state_dict.get("param_groups") if isinstance(state_dict, dict) else None
@@ -260,11 +263,12 @@ class RuleOptimizer(Optimizer):
         required = set(self.defaults) - IMPLEMENTATION_KEYS
         for index, (group, saved) in enumerate(zip(self.param_groups, saved_groups)):
             missing = sorted(required - set(saved))
-            if missing:
+            # keys another class has (SGD's 'nesterov' in Adam's dict); an older save only lacks keys
+            foreign = sorted(set(saved) - set(self.defaults) - IMPLEMENTATION_KEYS - SCHEDULER_KEYS - {"params"})
+            if missing and foreign:
                 raise ValueError(
-                    f"{name}.load_state_dict: param group {index} lacks {', '.join(map(repr, missing))}: "
-                    f"a state_dict of another optimizer class? (it has "
-                    f"{', '.join(sorted(k for k in saved if k != 'params'))})"
+                    f"{name}.load_state_dict: param group {index} lacks {', '.join(map(repr, missing))} and has "
+                    f"{', '.join(map(repr, foreign))}: a state_dict of another optimizer class?"
                 )
             for position, (param, saved_id) in enumerate(zip(group["params"], saved.get("params", []))):
                 self._check_state_shapes(state_dict["state"].get(saved_id, {}), param, group, index, position)
