@@ -155,3 +155,14 @@ def test_deepcopy_of_the_model_keeps_its_gradients_to_itself():
     assert all(p.grad is None for p in model.parameters())
     assert all(p.grad is not None and p.grad.data_ptr() != q.data_ptr()
                for p, q in zip(twin.parameters(), model.parameters()))
+
+
+def test_frozen_parameter_in_the_optimizer_then_unfrozen():
+    def scenario(model, module):
+        model[0].weight.requires_grad_(False)  # frozen, but handed to the optimizer anyway
+        opt = module.Adam(model.parameters(), lr=0.01)
+        _train(model, [opt], steps=3)
+        model[0].weight.requires_grad_(True)  # unfrozen: no hook, the step copies its gradient
+        _train(model, [opt], steps=3, start=3)
+
+    _side_by_side(scenario)

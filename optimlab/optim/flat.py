@@ -107,7 +107,10 @@ class FlatStore:
                 param.grad = view
         self.index = {id(param): index for index, param in enumerate(params)}
         me = weakref.ref(self)
-        handles = [param.register_post_accumulate_grad_hook(_gather_hook(me, i)) for i, param in enumerate(params)]
+        handles = [  # a frozen parameter gets none (torch refuses it); if unfrozen later the step copies its grad
+            param.register_post_accumulate_grad_hook(_gather_hook(me, i))
+            for i, param in enumerate(params) if param.requires_grad and param.grad_fn is None
+        ]
         weakref.finalize(self, _remove_hooks, handles)
         _STORES[self.data.untyped_storage().data_ptr()] = self
 
