@@ -41,12 +41,13 @@ from torch import Tensor
 _GRAD = operator.attrgetter("grad")
 EAGER_CHUNK = 1 << 18  # elements per eager chunk on a CPU: 1 MiB of float32 per buffer
 # Parameters with at least this many elements are updated in place instead of gathered. Gathering costs a
-# copy of each fresh gradient in the hook (~8 bytes per element, while the gradient is still in cache); an
-# in-place segment costs a rule call per tensor per step (eager: tens of us; compiled: 0.1-0.5 ms of
-# torch.compile's call overhead on the CPU measured). On 24 x 1M (benchmarks/real_loop.py --ablation, a loaded
-# 2-core machine) gathering was faster for both paths (Adam step, eager 129 vs 146 ms, compiled 42 vs 56 ms),
-# so only tensors far bigger than a cache are left in place, where copying their gradient would cost most.
-BIG_NUMEL = 1 << 22
+# copy of each fresh gradient in the hook (~8 bytes per element; hot only while the gradient still sits in
+# the core's cache, ~1 MiB); an in-place segment costs a rule call per tensor per step (eager: tens of us;
+# compiled: 0.1-0.5 ms of torch.compile's call overhead on the CPU measured). benchmarks/real_loop.py on
+# 24 x 1M (a loaded 2-core machine, 9 interleaved rounds): the whole iteration was faster in place for all
+# six cells (Adam compiled 80.8 vs 98.8 ms, eager 158 vs 175 ms; torch fused 73.6 ms), while gathering made
+# step() alone faster (34.7 vs 48.5 ms). Users live in the whole iteration: from 2^18 elements, in place.
+BIG_NUMEL = 1 << 18
 Rule = Callable[..., None]  # apply_rule(param, grad, state, group, step=...)
 InitState = Callable[[Tensor, dict], dict]
 
