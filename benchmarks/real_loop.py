@@ -146,7 +146,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     rows = []
     for layout_name in args.layouts.split(","):
         for algorithm in args.algorithms.split(","):
-            progress(f"{layout_name} {layout_name and layouts[layout_name]} {algorithm}")
+            progress(f"{layout_name} {layouts[layout_name]} {algorithm}")
             # the ablation on "big" only: on "many-small" everything is gathered anyway
             ablate = args.ablation and layout_name == "big"
             names = list(IMPLEMENTATIONS) + (list(ABLATION) if ablate else [])
@@ -181,7 +181,8 @@ def format_row(row: dict[str, Any]) -> str:
 def format_table(result: dict[str, Any]) -> str:
     names = list(IMPLEMENTATIONS) + [n for n in ABLATION if any(n in row["cells"] for row in result["rows"])]
     lines = [
-        f"device: {result['device']} ({result['cpu_model']}, {result['cpu_threads']} threads), torch {result['torch']}, "
+        f"device: {result['device']} ({result['cpu_model']}, {result['cpu_threads']} threads), "
+        f"torch {result['torch']}, "
         f"load average {result['load_average']}; loop: zero_grad({result['loop']['zero_grad']}), "
         f"{result['loop']['backward_calls_per_step']} backward per step, {result['loop']['rounds']} rounds",
         "median ms of step() [speedup vs torch fused=True, same round]; then of the whole iteration",
@@ -212,7 +213,8 @@ def main() -> int:
                         help="none: zero_grad() (torch's default); zeros: zero_grad(set_to_none=False)")
     parser.add_argument("--accumulate", type=int, default=1, help="backward calls per step")
     parser.add_argument("--ablation", action="store_true",
-                        help="on the big layout, also time optimlab with every parameter gathered (checks flat.BIG_NUMEL)")
+                        help="on the big layout, also time optimlab with every parameter gathered "
+                             "(checks flat.BIG_NUMEL)")
     parser.add_argument("--out", default=None, help="write the JSON result here")
     args = parser.parse_args()
     for name in args.layouts.split(","):

@@ -11,7 +11,6 @@ flat buffers and the rule compiled by ``torch.compile`` into one kernel per buff
 from __future__ import annotations
 
 import warnings
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -253,9 +252,9 @@ class RuleOptimizer(Optimizer):
             flat.dirty = False
 
     def check_loadable(self, state_dict: dict[str, Any]) -> None:
-        """Raise ValueError (one line) if `state_dict` was saved by another optimizer class (a group lacks
-        some of this class's hyperparameters and has another's) or for parameters of other shapes (a state tensor's shape
-        differs from the one `init_state` makes for the parameter it would be loaded into)."""
+        """Raise ValueError (one line) if `state_dict` was saved by another optimizer class (a group
+        lacks some of this class's hyperparameters and has another's) or for parameters of other
+        shapes (a state tensor's shape differs from the one `init_state` makes for its parameter)."""
         name = type(self).__name__
         saved_groups = state_dict.get("param_groups") if isinstance(state_dict, dict) else None
         if not isinstance(saved_groups, list) or not isinstance(state_dict.get("state"), dict):

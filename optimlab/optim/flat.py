@@ -351,7 +351,9 @@ def _step_dtype() -> torch.dtype:
     return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
 
 
-def plan_segments(params: Iterable[Tensor], big_numel: int | None = None) -> tuple[list[FlatSegment], dict[Tensor, str]]:
+def plan_segments(
+    params: Iterable[Tensor], big_numel: int | None = None
+) -> tuple[list[FlatSegment], dict[Tensor, str]]:
     """Lay out `params`: segments over stores (existing or new) and in-place segments; return the
     parameters that cannot be on the flat path at all with their reasons.
 
