@@ -212,7 +212,9 @@ class FlatSegment:
             return [False]
         if grad.layout != torch.strided:
             raise RuntimeError("optimlab optimizers do not support sparse gradients")
-        self.grad = grad.detach().reshape(-1)  # a view; a copy only for an odd-strided gradient
+        # a view; a copy only for an odd-strided gradient. `.grad` itself never requires grad unless
+        # backward ran with create_graph=True, and the rule only reads it
+        self.grad = grad.view(-1) if grad.is_contiguous() and not grad.requires_grad else grad.detach().reshape(-1)
         return None
 
     def adopt_state(self, state: dict[Tensor, dict[str, Any]]) -> None:
@@ -294,12 +296,15 @@ class FlatSegment:
         next_step = None if step is None else step + 1
         whole = first == 0 and last == len(self.params)
         if compiled_rule is not None and whole and keys and compiled_rule.accepts(param):  # one kernel, one pass
-            compiled_rule(param, grad, {key: self.states[key][start:end] for key in keys}, group, step=next_step)
+            compiled_rule(self.data, self.grad, {key: self.states[key] for key in keys}, group, step=next_step)
             new_keys = keys
         else:
             new_keys = self._eager_run(start, end, keys, group, rule, next_step)
         if next_step is not None:
-            self.steps[first:last] += 1
+            if whole:  # the common case, without slicing: this runs once per segment per step
+                self.steps += 1
+            else:
+                self.steps[first:last] += 1
         if new_keys != self.keys_of[first] or self.step_of[first] is None and next_step is not None:
             self._bind_run(first, last, state, new_keys, next_step)
         elif next_step is not None:
