@@ -41,13 +41,13 @@ from torch import Tensor
 _GRAD = operator.attrgetter("grad")
 EAGER_CHUNK = 1 << 18  # elements per eager chunk on a CPU: 1 MiB of float32 per buffer
 # Parameters with at least this many elements are updated in place instead of gathered. Gathering costs a
-# copy of each fresh gradient in the hook (~8 bytes per element; hot only while the gradient still sits in
-# the core's cache, ~1 MiB); an in-place segment costs a rule call per tensor per step (eager: tens of us;
-# compiled: 0.1-0.5 ms of torch.compile's call overhead on the CPU measured). benchmarks/real_loop.py on
-# 24 x 1M (a loaded 2-core machine, 9 interleaved rounds): the whole iteration was faster in place for all
-# six cells (Adam compiled 80.8 vs 98.8 ms, eager 158 vs 175 ms; torch fused 73.6 ms), while gathering made
-# step() alone faster (34.7 vs 48.5 ms). Users live in the whole iteration: from 2^18 elements, in place.
-BIG_NUMEL = 1 << 18
+# copy of each fresh gradient in the hook (~8 bytes per element); an in-place segment costs a rule call per
+# tensor per step (eager: tens of us; compiled: 0.1-0.5 ms of torch.compile's call overhead on the CPU
+# measured). benchmarks/real_loop.py on 24 x 1M, three runs on a loaded 2-core machine: gathered step() was
+# 1.1-1.4x faster than in place in every run; the whole iteration favoured in place under heavy load (load 8)
+# and was even under lighter load (2-5; Adam compiled 35.7 vs 32.8 ms, AdamW 32.8 vs 34.8). So tensors up to
+# 16 MB (float32) are gathered; beyond, the copy would cost more than any call overhead saves.
+BIG_NUMEL = 1 << 22
 Rule = Callable[..., None]  # apply_rule(param, grad, state, group, step=...)
 InitState = Callable[[Tensor, dict], dict]
 
