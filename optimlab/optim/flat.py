@@ -41,13 +41,14 @@ from torch import Tensor
 _GRAD = operator.attrgetter("grad")
 EAGER_CHUNK = 1 << 18  # elements per eager chunk on a CPU: 1 MiB of float32 per buffer
 # Parameters with at least this many elements are updated in place instead of gathered. Gathering costs a
-# copy of each fresh gradient in the hook (~8 bytes per element); an in-place segment costs a rule call per
-# tensor per step (eager: tens of us; compiled: 0.1-0.5 ms of torch.compile's call overhead on the CPU
-# measured). benchmarks/real_loop.py on 24 x 1M, three runs on a loaded 2-core machine: gathered step() was
-# 1.1-1.4x faster than in place in every run; the whole iteration favoured in place under heavy load (load 8)
-# and was even under lighter load (2-5; Adam compiled 35.7 vs 32.8 ms, AdamW 32.8 vs 34.8). So tensors up to
-# 16 MB (float32) are gathered; beyond, the copy would cost more than any call overhead saves.
-BIG_NUMEL = 1 << 22
+# copy of each fresh gradient in the hook (~8 bytes per element, cheap only while the gradient is in cache);
+# an in-place segment costs a rule call per tensor per step (eager: tens of us; compiled: 0.1-0.5 ms of
+# torch.compile's call overhead on the CPU measured). benchmarks/real_loop.py on 24 x 1M, three runs with
+# the other side of the rule as an ablation (benchmarks/results/real_loop-vm-cpu-*.json, a loaded 2-core
+# machine): gathering made step() alone 1.1-1.4x faster every time, but the whole iteration, which is what
+# a user waits for, was faster in place in two runs (Adam compiled 0.96x vs 0.79x torch fused's) and even
+# in the third. So from 2^18 elements (1 MiB of float32, about what a core's cache holds) in place.
+BIG_NUMEL = 1 << 18
 Rule = Callable[..., None]  # apply_rule(param, grad, state, group, step=...)
 InitState = Callable[[Tensor, dict], dict]
 
