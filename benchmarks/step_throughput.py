@@ -1,6 +1,10 @@
-"""Optimizer-step throughput: optimlab fused/flat/reference vs torch for-loop/foreach/fused.
+"""PINNED GRADIENTS: optimizer-step throughput with gradients left in place between steps.
 
-The same code as `optimlab bench step` (optimlab/throughput.py); see docs/fused.md.
+optimlab fused/flat/reference vs torch for-loop/foreach/fused, each step alone, the gradients
+assigned once and kept (as with zero_grad(set_to_none=False)); the "fresh grads" row assigns new
+gradient tensors before each step. The loop most users write (zero_grad(), backward, step) is
+measured by benchmarks/real_loop.py, whose figures come first in docs/fused.md. The same code as
+`optimlab bench step` (optimlab/throughput.py).
 
     python benchmarks/step_throughput.py --out benchmarks/results/step_throughput-<machine>-cpu.json
 """

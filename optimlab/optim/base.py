@@ -11,7 +11,6 @@ flat buffers and the rule compiled by ``torch.compile`` into one kernel per buff
 from __future__ import annotations
 
 import warnings
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -19,7 +18,7 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-from .flat import FlatSegment, build_segments
+from .flat import FlatSegment, plan_segments
 from .validate import check_betas, check_lr, check_nonnegative, check_unit_interval, check_unsupported_flag
 
 
@@ -55,6 +54,15 @@ class FlatGroup:
     dirty: bool = True  # per-parameter state may hold tensors that are not views of the buffers
 
 
+# group keys that say how an optimizer runs, not what it computes: a state_dict may lack them
+# (saved by torch or an older version) and they never tell one optimizer class from another
+IMPLEMENTATION_KEYS = frozenset(
+    {"foreach", "fused", "capturable", "differentiable", "maximize", "decoupled_weight_decay", "eps_inside_sqrt"}
+)
+
+# keys that torch's LR schedulers add to param groups
+SCHEDULER_KEYS = frozenset({"initial_lr", "max_lr", "min_lr", "base_lr", "max_momentum", "base_momentum"})
+
 # the checks that every param group's hyperparameters pass, whichever class owns them
 GROUP_CHECKS: dict[str, Callable[[Any], Any]] = {
     "lr": check_lr,
@@ -88,7 +96,7 @@ class RuleOptimizer(Optimizer):
         check_unsupported_flag("differentiable", defaults.get("differentiable", False))
         check_unsupported_flag("capturable", defaults.get("capturable", False))
         self._flat_groups: dict[int, FlatGroup] = {}  # keyed by id(group["params"])
-        self._compiled_rule: Callable[..., None] | None = None
+        self._compiled_rule: CompiledRule | None = None
         self._warned_per_tensor = False
         super().__init__(params, defaults)
 
@@ -188,25 +196,27 @@ class RuleOptimizer(Optimizer):
         if group.get("fused") is False or not self.flattens:
             self._flat_groups.pop(key, None)
             return None
-        old = self._flat_groups.get(key)
-        own = {segment.data.untyped_storage().data_ptr() for segment in old.segments} if old else set()
-        segments, blocked = build_segments(group["params"], own)
+        segments, blocked = plan_segments(group["params"])
         if blocked:
-            self._warn_per_tensor(blocked)
+            self._warn_per_tensor(blocked, group)
         flat = self._flat_groups[key] = FlatGroup(segments, [p for p in group["params"] if p in blocked])
         return flat
 
-    def _warn_per_tensor(self, blocked: dict[Tensor, str]) -> None:
+    def _warn_per_tensor(self, blocked: dict[Tensor, str], group: dict[str, Any]) -> None:
         if self._warned_per_tensor:
             return
         self._warned_per_tensor = True
-        reasons = ", ".join(f"{reason} x{count}" for reason, count in Counter(blocked.values()).items())
+        group_index = next(i for i, g in enumerate(self.param_groups) if g is group)
+        index_of = {id(p): i for i, p in enumerate(group["params"])}
+        named = [f"param_groups[{group_index}]['params'][{index_of[id(p)]}] (shape {tuple(p.shape)}): {reason}"
+                 for p, reason in blocked.items()]
+        more = f" and {len(named) - 3} more" if len(named) > 3 else ""
         warnings.warn(
-            f"{type(self).__name__}: {len(blocked)} parameter(s) stay on the per-tensor path "
-            f"(cannot be flattened: {reasons})", stacklevel=3,
+            f"{type(self).__name__}: {len(blocked)} parameter(s) stay on the per-tensor path (correct, slower), "
+            f"{'; '.join(named[:3])}{more}", stacklevel=3,
         )
 
-    def _compiled(self) -> Callable[..., None]:
+    def _compiled(self) -> CompiledRule:
         """The rule compiled by torch.compile; hyperparameters are unspecialized floats, so a new
         lr or step does not recompile."""
         if self._compiled_rule is None:
@@ -234,7 +244,10 @@ class RuleOptimizer(Optimizer):
         Group keys that the saved dict lacks (saved by an older version or by torch) are filled
         with this optimizer's defaults; torch moves state tensors to each parameter's device;
         flattened groups copy the loaded state into their buffers; each group keeps its own `fused`.
+        A state_dict of another optimizer class, or for parameters of other shapes, is refused with
+        one line (ValueError) before anything is loaded.
         """
+        self.check_loadable(state_dict)
         implementations = [group.get("fused") for group in self.param_groups]
         super().load_state_dict(clone_tensors(state_dict))
         for group, fused in zip(self.param_groups, implementations):
@@ -246,6 +259,46 @@ class RuleOptimizer(Optimizer):
                 segment.adopt_state(self.state)
             flat.dirty = False
 
+    def check_loadable(self, state_dict: dict[str, Any]) -> None:
+        """Raise ValueError (one line) if `state_dict` was saved by another optimizer class (a group
+        lacks some of this class's hyperparameters and has another's) or for parameters of other
+        shapes (a state tensor's shape differs from the one `init_state` makes for its parameter)."""
+        name = type(self).__name__
+        saved_groups = state_dict.get("param_groups") if isinstance(state_dict, dict) else None
+        if not isinstance(saved_groups, list) or not isinstance(state_dict.get("state"), dict):
+            raise ValueError(f"{name}.load_state_dict: expected a dict with 'state' and 'param_groups'")
+        required = set(self.defaults) - IMPLEMENTATION_KEYS
+        for index, (group, saved) in enumerate(zip(self.param_groups, saved_groups)):
+            missing = sorted(required - set(saved))
+            # keys another class has (SGD's 'nesterov' in Adam's dict); an older save only lacks keys
+            foreign = sorted(set(saved) - set(self.defaults) - IMPLEMENTATION_KEYS - SCHEDULER_KEYS - {"params"})
+            if missing and foreign:
+                raise ValueError(
+                    f"{name}.load_state_dict: param group {index} lacks {', '.join(map(repr, missing))} and has "
+                    f"{', '.join(map(repr, foreign))}: a state_dict of another optimizer class?"
+                )
+            for position, (param, saved_id) in enumerate(zip(group["params"], saved.get("params", []))):
+                self._check_state_shapes(state_dict["state"].get(saved_id, {}), param, group, index, position)
+
+    def _check_state_shapes(self, saved: dict[str, Any], param: Tensor, group: dict[str, Any],
+                            group_index: int, position: int) -> None:
+        if not saved:
+            return
+        try:  # the state this class makes for the parameter, built on the meta device (no memory)
+            expected = self.init_state(torch.empty_like(param, device="meta"), group)
+        except Exception:  # noqa: BLE001 - a subclass whose init_state cannot run on meta: nothing to compare
+            return
+        flat = id(group["params"]) in self._flat_groups  # the flat path keeps every non-scalar state param-shaped
+        for key, value in saved.items():
+            want = expected.get(key)
+            if want is None and flat and isinstance(value, Tensor) and value.dim() > 0:
+                want = torch.empty_like(param, device="meta")
+            if isinstance(value, Tensor) and isinstance(want, Tensor) and value.shape != want.shape:
+                raise ValueError(
+                    f"{type(self).__name__}.load_state_dict: state {key!r} of param_groups[{group_index}]"
+                    f"['params'][{position}] has shape {tuple(value.shape)}, the parameter needs "
+                    f"{tuple(want.shape)} (a state_dict of another model?)"
+                )
 
 def has_sparse_grad(group: dict[str, Any]) -> bool:
     """True when some parameter of the group holds a sparse gradient (the step then runs per tensor)."""
@@ -262,8 +315,13 @@ def zero_gradient(param: Tensor) -> None:
     grad.zero_()
 
 
-def compile_rule(rule: Callable[..., None]) -> Callable[..., None]:
-    """`rule(param, grad, state, group, step=...)` compiled into one kernel per flat buffer.
+# distinct buffer sizes compiled per optimizer: torch.compile's own recompile limit is 8; past it the
+# eager rule runs (a model with many distinct big tensors has each of them as an in-place segment)
+MAX_COMPILED_SIZES = 6
+
+
+class CompiledRule:
+    """`rule(param, grad, state, group, step=...)` compiled into one kernel per flat buffer size.
 
     ``lr`` and ``step`` go in as 0-d tensors on the buffer's device (refilled in place each
     step), so schedules and the step counter never recompile; the other hyperparameters are
@@ -271,24 +329,40 @@ def compile_rule(rule: Callable[..., None]) -> Callable[..., None]:
     without its params list. Inductor caches compiled kernels on disk across runs
     (``TORCHINDUCTOR_CACHE_DIR``), so a second run compiles in a fraction of the first's time.
     """
-    # dynamic=False: one static kernel per buffer size. A group's size is fixed for the whole run, and the
-    # size-generic kernel torch.compile would switch to at a second size ran 2x slower on CPU (31.7 vs 17.0 ms
-    # per Adam step on 25M parameters; benchmarks/step_throughput.py).
-    compiled = torch.compile(rule, dynamic=False)
-    scalars: dict[tuple[torch.device, torch.dtype], tuple[Tensor, Tensor]] = {}
 
-    def run(param: Tensor, grad: Tensor, state: dict[str, Tensor], group: dict[str, Any], step=None) -> None:
+    def __init__(self, rule: Callable[..., None]) -> None:
+        # dynamic=False: one static kernel per buffer size. A group's size is fixed for the whole run, and the
+        # size-generic kernel torch.compile would switch to at a second size ran 2x slower on CPU (31.7 vs 17.0 ms
+        # per Adam step on 25M parameters; benchmarks/step_throughput.py).
+        self.compiled = torch.compile(rule, dynamic=False)
+        self.sizes: set[tuple[int, torch.dtype, torch.device]] = set()
+        self.scalars: dict[tuple[torch.device, torch.dtype], tuple[Tensor, Tensor]] = {}
+
+    def accepts(self, param: Tensor) -> bool:
+        """True when `param`'s size is compiled or may still be (at most MAX_COMPILED_SIZES sizes)."""
+        size = (param.numel(), param.dtype, param.device)
+        if size in self.sizes:
+            return True
+        if len(self.sizes) >= MAX_COMPILED_SIZES:
+            return False
+        self.sizes.add(size)
+        return True
+
+    def __call__(self, param: Tensor, grad: Tensor, state: dict[str, Tensor], group: dict[str, Any], step=None) -> None:
         key = (param.device, param.dtype)
-        if key not in scalars:  # float64 on CPU keeps 1 - beta**t as exact as the per-tensor path
+        if key not in self.scalars:  # float64 on CPU keeps 1 - beta**t as exact as the per-tensor path
             dtype = torch.float64 if param.device.type == "cpu" else param.dtype
-            scalars[key] = (torch.zeros((), dtype=dtype, device=param.device),
-                            torch.zeros((), dtype=dtype, device=param.device))
-        lr, step_tensor = scalars[key]
+            self.scalars[key] = (torch.zeros((), dtype=dtype, device=param.device),
+                                 torch.zeros((), dtype=dtype, device=param.device))
+        lr, step_tensor = self.scalars[key]
         lr.fill_(group["lr"])
         hyper = {name: value for name, value in group.items() if name != "params"}
         hyper["lr"] = lr
         if step is not None:
             step_tensor.fill_(step)
-        compiled(param, grad, state, hyper, step=None if step is None else step_tensor)
+        self.compiled(param, grad, state, hyper, step=None if step is None else step_tensor)
 
-    return run
+
+def compile_rule(rule: Callable[..., None]) -> CompiledRule:
+    """The rule compiled per flat buffer size (see :class:`CompiledRule`)."""
+    return CompiledRule(rule)

@@ -1,17 +1,27 @@
-"""Flat buffers: a param group's parameters, gradients and states in one buffer per (device, dtype).
+"""Flat buffers: a param group's parameters, gradients and states laid out for one rule call per buffer.
 
-A :class:`FlatSegment` owns three kinds of contiguous 1-D buffers for the parameters of one
-group that share a device and a dtype:
+Two objects share the work:
 
-* ``data``: the parameter values. Each Parameter stays the same Python object; its ``.data`` is
-  set to a view ``data[offset:offset + numel].view(shape)``, so the model is untouched.
-* ``grad``: the gradients. After a step each ``param.grad`` is a view of it, so autograd (which
-  accumulates in place into an existing ``.grad``), ``clip_grad_norm_``, ``GradScaler.unscale_``
-  and DDP all write straight into the buffer. A gradient that arrives as a fresh tensor (after
-  ``zero_grad(set_to_none=True)``) is copied in with one ``_foreach_copy_`` at the next step.
-* ``states[key]``: ``exp_avg``, ``momentum_buffer``... The optimizer's per-parameter state dicts
-  hold views of them, and ``state['step']`` is a 0-d view of one step vector per segment, so
-  ``state_dict()`` shows torch's keys and shapes; the flat layout is internal.
+* a :class:`FlatStore` is *where parameters live*: one contiguous ``data`` buffer per (device,
+  dtype) for small parameters, each Parameter's ``.data`` set to a view of it (the Parameter
+  objects and the model stay the same), and a matching ``grad`` buffer. A post-accumulate-grad
+  hook on each of its parameters copies a fresh gradient (after ``zero_grad()``, torch's
+  default ``set_to_none=True``) into the grad buffer right after backward produced it, while it
+  is still in cache, and makes ``param.grad`` the view; later backward passes, ``clip_grad_norm_``,
+  ``GradScaler.unscale_`` and DDP then write into the buffer in place. A store is shared: a
+  second optimizer over the same parameters finds them in the first one's store (a weak registry
+  keyed by the buffer's address) and works on the same buffers instead of moving them again.
+* a :class:`FlatSegment` is *one optimizer's view* of a consecutive range of one store (or of one
+  big parameter left where it is), with the optimizer's own state buffers (``exp_avg``,
+  ``momentum_buffer``...). The per-parameter state dicts hold views of them, and
+  ``state['step']`` is a 0-d view of one step vector per segment, so ``state_dict()`` shows
+  torch's keys and shapes.
+
+Which parameters are gathered into a store (:func:`plan_segments`): the small ones
+(``numel < BIG_NUMEL``) whose memory no other tensor holds. A big parameter, or one whose
+storage another tensor also holds (``w = p.detach()`` or a ``model.state_dict()`` taken before,
+weight tying through ``.data``), is updated *in place*, where it lies, with the gradient where
+backward left it: nothing is copied, and every reference keeps following the parameter.
 
 A step applies the rule once per *run*: a maximal range of consecutive parameters that all have a
 gradient, the same step count and the same started state. Normally a segment is one run. A
@@ -21,6 +31,8 @@ parameter without a gradient splits the runs and is skipped, as torch skips it.
 from __future__ import annotations
 
 import operator
+import weakref
+from collections import defaultdict
 from typing import Any, Callable, Iterable
 
 import torch
@@ -28,15 +40,24 @@ from torch import Tensor
 
 _GRAD = operator.attrgetter("grad")
 EAGER_CHUNK = 1 << 18  # elements per eager chunk on a CPU: 1 MiB of float32 per buffer
+# Parameters with at least this many elements are updated in place instead of gathered. Gathering costs a
+# copy of each fresh gradient in the hook (~8 bytes per element, cheap only while the gradient is in cache);
+# an in-place segment costs a rule call per tensor per step (eager: tens of us; compiled: 0.1-0.5 ms of
+# torch.compile's call overhead on the CPU measured). benchmarks/real_loop.py on 24 x 1M, three runs with
+# the other side of the rule as an ablation (benchmarks/results/real_loop-vm-cpu-*.json, a loaded 2-core
+# machine): gathering made step() alone 1.1-1.4x faster every time, but the whole iteration, which is what
+# a user waits for, was faster in place in two runs (Adam compiled 0.96x vs 0.79x torch fused's) and even
+# in the third. So from 2^18 elements (1 MiB of float32, about what a core's cache holds) in place.
+BIG_NUMEL = 1 << 18
 Rule = Callable[..., None]  # apply_rule(param, grad, state, group, step=...)
 InitState = Callable[[Tensor, dict], dict]
 
+# data buffer address -> the live store that owns it (a second optimizer looks its parameters up here)
+_STORES: weakref.WeakValueDictionary[int, FlatStore] = weakref.WeakValueDictionary()
 
-def flatten_blocker(param: Tensor, own_storages: set[int] = frozenset()) -> str | None:
-    """Why `param` cannot live in a flat buffer (None when it can).
 
-    A parameter whose storage is one of `own_storages` (a buffer of this optimizer) may move.
-    """
+def flatten_blocker(param: Tensor) -> str | None:
+    """Why `param` cannot be on the flat path at all (None when it can, gathered or in place)."""
     if type(param) not in (torch.nn.Parameter, Tensor):
         return f"tensor subclass {type(param).__name__}"
     if param.layout != torch.strided:
@@ -47,43 +68,96 @@ def flatten_blocker(param: Tensor, own_storages: set[int] = frozenset()) -> str 
         return "meta device"
     if not param.is_contiguous():
         return "non-contiguous"
-    if param._base is not None:
-        return "a view of another tensor"
-    storage = param.untyped_storage()
-    if storage.data_ptr() in own_storages:
-        return None
-    if param.storage_offset() != 0 or storage.nbytes() != param.numel() * param.element_size():
-        return "shares its storage with another tensor"
     return None
+
+
+def storage_holders(tensor: Tensor) -> int:
+    """How many tensors (and storage objects) hold `tensor`'s memory, `tensor` included."""
+    storage = tensor.untyped_storage()
+    return torch._C._storage_Use_Count(storage._cdata) - 1  # minus the temporary `storage` itself
 
 
 def _views(buffer: Tensor, offsets: list[int], params: list[Tensor]) -> list[Tensor]:
     return [buffer[start:start + p.numel()].view(p.shape) for start, p in zip(offsets, params)]
 
 
-class FlatSegment:
-    """The parameters of one group on one (device, dtype), with flat data, grad and state buffers."""
+def _offsets(params: list[Tensor]) -> list[int]:
+    offsets = [0]
+    for param in params:
+        offsets.append(offsets[-1] + param.numel())
+    return offsets
+
+
+class FlatStore:
+    """Small parameters of one (device, dtype) moved into one data buffer, with one grad buffer."""
 
     def __init__(self, params: list[Tensor]) -> None:
         self.params = params
-        self.offsets = [0]
-        for param in params:
-            self.offsets.append(self.offsets[-1] + param.numel())
-        total, first = self.offsets[-1], params[0]
-        self.data = torch.empty(total, dtype=first.dtype, device=first.device)
-        self.grad = torch.zeros(total, dtype=first.dtype, device=first.device)
+        self.offsets = _offsets(params)
+        first = params[0]
+        self.data = torch.empty(self.offsets[-1], dtype=first.dtype, device=first.device)
+        self.grad = torch.zeros_like(self.data)
         with torch.no_grad():
-            if params:
-                torch.cat([p.detach().reshape(-1) for p in params], out=self.data)
-        self.data_views = _views(self.data, self.offsets, params)
-        self.grad_views = _views(self.grad, self.offsets, params)
-        for param, view in zip(params, self.data_views):
+            torch.cat([p.detach().reshape(-1) for p in params], out=self.data)
+        for param, view in zip(params, _views(self.data, self.offsets, params)):
             param.data = view
-        self.data_ptrs = [view.data_ptr() for view in self.data_views]
+        self.data_ptrs = [param.data_ptr() for param in params]
+        self.grad_views = _views(self.grad, self.offsets, params)
         for param, view in zip(params, self.grad_views):
             if param.grad is not None and param.grad.layout == torch.strided:
                 view.copy_(param.grad)
                 param.grad = view
+        self.index = {id(param): index for index, param in enumerate(params)}
+        me = weakref.ref(self)
+        handles = [  # a frozen parameter gets none (torch refuses it); if unfrozen later the step copies its grad
+            param.register_post_accumulate_grad_hook(_gather_hook(me, i))
+            for i, param in enumerate(params) if param.requires_grad and param.grad_fn is None
+        ]
+        weakref.finalize(self, _remove_hooks, handles)
+        _STORES[self.data.untyped_storage().data_ptr()] = self
+
+    def position(self, param: Tensor) -> int | None:
+        """The index of `param` in this store, if it still lives here."""
+        index = self.index.get(id(param))
+        if index is None or self.params[index] is not param or param.data_ptr() != self.data_ptrs[index]:
+            return None
+        return index
+
+
+def _gather_hook(store_ref: weakref.ref, index: int) -> Callable[[Tensor], None]:
+    """Right after backward accumulated `param.grad`: copy a fresh gradient into the store's buffer."""
+
+    def gather(param: Tensor) -> None:
+        store = store_ref()
+        if store is None or store.params[index] is not param or param.data_ptr() != store.data_ptrs[index]:
+            return  # the store is gone, or the parameter moved (model.to): the next step lays it out again
+        grad, view = param.grad, store.grad_views[index]
+        if grad is None or grad is view or grad.layout != torch.strided or grad.requires_grad:
+            return  # create_graph=True keeps its differentiable gradient; the step copies it without a graph
+        view.copy_(grad)
+        param.grad = view
+
+    return gather
+
+
+def _remove_hooks(handles: list) -> None:
+    for handle in handles:
+        handle.remove()
+
+
+class FlatSegment:
+    """One optimizer's consecutive range of a store (or one in-place parameter) and its state buffers."""
+
+    def __init__(self, params: list[Tensor], data: Tensor, grad_views: list[Tensor | None],
+                 grad: Tensor | None, store: FlatStore | None) -> None:
+        self.params = params
+        self.offsets = _offsets(params)
+        self.data = data
+        self.grad = grad
+        self.grad_views = grad_views
+        self.store = store  # keeps the store (its buffers and hooks) alive while this segment uses it
+        self.in_place = store is None
+        self.data_ptrs = [param.data_ptr() for param in params]
         self.states: dict[str, Tensor] = {}
         self.key_order: list[str] = []
         self.steps = torch.zeros(len(params), dtype=_step_dtype())
@@ -91,17 +165,31 @@ class FlatSegment:
         self.keys_of: list[tuple[str, ...]] = [()] * len(params)
         self.uniform = True
 
+    @classmethod
+    def over(cls, store: FlatStore, first: int, last: int) -> FlatSegment:
+        """Parameters first..last-1 of `store`."""
+        start, end = store.offsets[first], store.offsets[last]
+        return cls(store.params[first:last], store.data[start:end], store.grad_views[first:last],
+                   store.grad[start:end], store)
+
+    @classmethod
+    def where_it_lies(cls, param: Tensor) -> FlatSegment:
+        """One parameter updated in its own memory with the gradient where backward left it."""
+        return cls([param], param.detach().view(-1), [None], None, None)
+
     # -- keeping the layout honest -------------------------------------------------------------
     def moved(self) -> bool:
-        """True when some parameter's data no longer lives in this buffer (model.to(), .data = ...)."""
+        """True when some parameter's data no longer lives where it did (model.to(), .data = ...)."""
         return list(map(Tensor.data_ptr, self.params)) != self.data_ptrs
 
     def collect_grads(self) -> list[bool] | None:
         """Bring every dense gradient into the flat grad buffer; None means all are there.
 
         Otherwise returns which parameters have a gradient this step. Sparse gradients raise, as
-        the per-tensor path does.
+        the per-tensor path does. An in-place segment uses the gradient where it lies.
         """
+        if self.in_place:
+            return self._grad_where_it_lies()
         grads = list(map(_GRAD, self.params))
         if all(map(operator.is_, grads, self.grad_views)):
             return None
@@ -113,11 +201,22 @@ class FlatSegment:
             if grad.layout != torch.strided:
                 raise RuntimeError("optimlab optimizers do not support sparse gradients")
             targets.append(view)
-            sources.append(grad)
+            sources.append(grad.detach())
             param.grad = view
         if targets:
             torch._foreach_copy_(targets, sources)
         return None if all(present) else present
+
+    def _grad_where_it_lies(self) -> list[bool] | None:
+        grad = self.params[0].grad
+        if grad is None:
+            return [False]
+        if grad.layout != torch.strided:
+            raise RuntimeError("optimlab optimizers do not support sparse gradients")
+        # a view; a copy only for an odd-strided gradient. `.grad` itself never requires grad unless
+        # backward ran with create_graph=True, and the rule only reads it
+        self.grad = grad.view(-1) if grad.is_contiguous() and not grad.requires_grad else grad.detach().reshape(-1)
+        return None
 
     def adopt_state(self, state: dict[Tensor, dict[str, Any]]) -> None:
         """Copy each parameter's state tensors into the flat buffers and bind views in their place."""
@@ -180,6 +279,8 @@ class FlatSegment:
         present = self.collect_grads()
         for first, last in self.runs(present):
             self._step_run(first, last, state, group, rule, init_state, compiled_rule)
+        if self.in_place:
+            self.grad = None  # hold no gradient between steps (zero_grad() must be able to free it)
 
     def _step_run(self, first, last, state, group, rule, init_state, compiled_rule) -> None:
         start, end = self.offsets[first], self.offsets[last]
@@ -195,13 +296,16 @@ class FlatSegment:
             keys = tuple(fresh)
         next_step = None if step is None else step + 1
         whole = first == 0 and last == len(self.params)
-        if compiled_rule is not None and whole and keys:  # one kernel, one pass over the buffers
-            compiled_rule(param, grad, {key: self.states[key][start:end] for key in keys}, group, step=next_step)
+        if compiled_rule is not None and whole and keys and compiled_rule.accepts(param):  # one kernel, one pass
+            compiled_rule(self.data, self.grad, {key: self.states[key] for key in keys}, group, step=next_step)
             new_keys = keys
         else:
             new_keys = self._eager_run(start, end, keys, group, rule, next_step)
         if next_step is not None:
-            self.steps[first:last] += 1
+            if whole:  # the common case, without slicing: this runs once per segment per step
+                self.steps += 1
+            else:
+                self.steps[first:last] += 1
         if new_keys != self.keys_of[first] or self.step_of[first] is None and next_step is not None:
             self._bind_run(first, last, state, new_keys, next_step)
         elif next_step is not None:
@@ -243,7 +347,7 @@ class FlatSegment:
 
     def zero_grad(self) -> bool:
         """Zero the flat grad buffer in one op when every gradient is a view of it."""
-        if all(map(operator.is_, map(_GRAD, self.params), self.grad_views)):
+        if not self.in_place and all(map(operator.is_, map(_GRAD, self.params), self.grad_views)):
             self.grad.zero_()
             return True
         return False
@@ -253,14 +357,68 @@ def _step_dtype() -> torch.dtype:
     return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
 
 
-def build_segments(params: Iterable[Tensor], own_storages: set[int]) -> tuple[list[FlatSegment], dict[Tensor, str]]:
-    """Place the flattenable `params` into one segment per (device, dtype); return the others' reasons."""
-    by_layout: dict[tuple[torch.device, torch.dtype], list[Tensor]] = {}
+def plan_segments(
+    params: Iterable[Tensor], big_numel: int | None = None
+) -> tuple[list[FlatSegment], dict[Tensor, str]]:
+    """Lay out `params`: segments over stores (existing or new) and in-place segments; return the
+    parameters that cannot be on the flat path at all with their reasons.
+
+    A parameter already in a live store (another optimizer's, or this one's before a re-layout)
+    stays there. A new small parameter is gathered into a new store only when no other tensor
+    holds its memory, so that moving it surprises nobody; the rest are updated in place.
+    """
+    big_numel = BIG_NUMEL if big_numel is None else big_numel
     blocked: dict[Tensor, str] = {}
+    placed: dict[int, tuple[FlatStore, list[int]]] = {}
+    in_place: list[Tensor] = []
+    candidates: list[Tensor] = []
     for param in params:
-        reason = flatten_blocker(param, own_storages)
-        if reason is None:
-            by_layout.setdefault((param.device, param.dtype), []).append(param)
-        else:
+        reason = flatten_blocker(param)
+        if reason is not None:
             blocked[param] = reason
-    return [FlatSegment(group) for group in by_layout.values()], blocked
+            continue
+        store = _STORES.get(param.untyped_storage().data_ptr())
+        index = store.position(param) if store is not None else None
+        if index is not None:
+            placed.setdefault(id(store), (store, []))[1].append(index)
+        elif param.numel() >= big_numel:
+            in_place.append(param)
+        else:
+            candidates.append(param)
+    gather: dict[tuple[torch.device, torch.dtype], list[Tensor]] = defaultdict(list)
+    for param, alone in zip(candidates, _held_only_by_themselves(candidates)):
+        if alone:
+            gather[(param.device, param.dtype)].append(param)
+        else:
+            in_place.append(param)
+    for members in gather.values():
+        store = FlatStore(members)
+        placed[id(store)] = (store, list(range(len(members))))
+    segments = [
+        FlatSegment.over(store, first, last) for store, indices in placed.values() for first, last in _ranges(indices)
+    ]
+    return segments + [FlatSegment.where_it_lies(param) for param in in_place], blocked
+
+
+def _held_only_by_themselves(params: list[Tensor]) -> list[bool]:
+    """For each parameter: is its memory held by no tensor other than these parameters, which do not overlap?"""
+    by_storage: dict[int, list[Tensor]] = defaultdict(list)
+    for param in params:
+        by_storage[param.untyped_storage().data_ptr()].append(param)
+    alone: dict[int, bool] = {}
+    for ptr, members in by_storage.items():
+        spans = sorted((p.storage_offset(), p.storage_offset() + p.numel()) for p in members)
+        disjoint = all(end <= next_start for (_, end), (next_start, _) in zip(spans, spans[1:]))
+        alone[ptr] = disjoint and storage_holders(members[0]) == len({id(p) for p in members})
+    return [alone[param.untyped_storage().data_ptr()] for param in params]
+
+
+def _ranges(indices: list[int]) -> list[tuple[int, int]]:
+    """Sorted indices as maximal [first, last) ranges of consecutive numbers."""
+    ranges: list[tuple[int, int]] = []
+    for index in sorted(set(indices)):
+        if ranges and ranges[-1][1] == index:
+            ranges[-1] = (ranges[-1][0], index + 1)
+        else:
+            ranges.append((index, index + 1))
+    return ranges
