@@ -56,9 +56,12 @@ ABLATION: dict[str, tuple[bool, dict[str, Any]]] = {
 
 
 def ablation_names(layout: tuple[int, int]) -> list[str]:
-    """The two ablation columns for `layout`: the other side of the size rule."""
-    side = "all gathered" if layout[1] >= flat.BIG_NUMEL else "all in place"
-    return [name for name in ABLATION if name.endswith(side)]
+    """The two ablation columns for `layout`: each path on the other side of its size rule
+    (flat.BIG_NUMEL for the eager default, flat.COMPILED_BIG_NUMEL for fused=True)."""
+    names = []
+    for path, threshold in (("optimlab default", flat.BIG_NUMEL), ("optimlab fused", flat.COMPILED_BIG_NUMEL)):
+        names.append(f"{path}, {'all gathered' if layout[1] >= threshold else 'all in place'}")
+    return names
 
 
 REFERENCE = "torch fused"
@@ -81,12 +84,14 @@ class Setup:
         n_tensors, size = layout
         self.params = [torch.nn.Parameter(torch.randn(size, device=device, generator=gen)) for _ in range(n_tensors)]
         self.inputs = [torch.randn(size, device=device, generator=gen) * 1e-3 for _ in range(accumulate)]
-        threshold = flat.BIG_NUMEL
-        flat.BIG_NUMEL = {"all in place": 1, "all gathered": 1 << 62}.get(implementation.split(", ")[-1], threshold)
+        thresholds = flat.BIG_NUMEL, flat.COMPILED_BIG_NUMEL
+        forced = {"all in place": 1, "all gathered": 1 << 62}.get(implementation.split(", ")[-1])
+        if forced is not None:
+            flat.BIG_NUMEL = flat.COMPILED_BIG_NUMEL = forced
         try:
             self.optimizer = (optimlab_class if ours else torch_class)(self.params, **kwargs, **extra)
         finally:
-            flat.BIG_NUMEL = threshold
+            flat.BIG_NUMEL, flat.COMPILED_BIG_NUMEL = thresholds
         self.device, self.to_none, self.accumulate = device, zero_grad_to_none, accumulate
 
     def loss(self, x: torch.Tensor) -> torch.Tensor:
@@ -168,6 +173,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return {**machine_description(device), "loop": {
         "zero_grad": f"set_to_none={args.zero_grad == 'none'}", "backward_calls_per_step": args.accumulate,
         "rounds": args.rounds, "warmup_iterations": args.warmup, "in_place_from_numel": flat.BIG_NUMEL,
+        "compiled_in_place_from_numel": flat.COMPILED_BIG_NUMEL,
         "loss": "sum_i <p_i, x>: one fresh gradient tensor per parameter per backward",
     }, "load_average": _load_average(), "rows": rows}
 

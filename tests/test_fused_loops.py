@@ -20,6 +20,7 @@ ALGORITHM_IDS = [name for name, _ in ALGORITHMS]
 @pytest.fixture(autouse=True)
 def both_kinds_of_segment(monkeypatch):
     monkeypatch.setattr(flat, "BIG_NUMEL", 50)
+    monkeypatch.setattr(flat, "COMPILED_BIG_NUMEL", 50)
 
 
 def _model(dtype=torch.float64):

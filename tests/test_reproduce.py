@@ -85,3 +85,32 @@ def test_reproduce_all_with_reduced_budgets(tmp_path):
     assert main(["reproduce", "all", "--quick", "--out", str(tmp_path)]) == 0
     for name in EXPERIMENTS:
         _check_page(tmp_path / name)
+
+
+def test_also_puts_a_new_optimizer_next_to_the_lectures_six(tmp_path):
+    """`--also lion:lr=0.001`: Lion's row is what lion-pytorch (an independent implementation)
+    reaches on the same Rosenbrock from the same start in the same steps."""
+    import torch
+
+    lion_pytorch = pytest.importorskip("lion_pytorch")
+    from optimlab.landscapes import get_landscape
+
+    assert main(["reproduce", "cs231n-optimizers", "--quick", "--also", "lion:lr=0.001",
+                 "--out", str(tmp_path)]) == 0
+    numbers = json.loads((tmp_path / "cs231n-optimizers" / "numbers.json").read_text())["numbers"]
+    assert list(numbers)[-1] == "lion:lr=0.001" and len(numbers) == 7
+    landscape = get_landscape("rosenbrock")
+    x = torch.tensor([-1.5, 2.0], dtype=torch.float64, requires_grad=True)
+    reference = lion_pytorch.Lion([x], lr=0.001)
+    for _ in range(QUICK.count(2000, 500)):
+        reference.zero_grad()
+        landscape.f(x).backward()
+        reference.step()
+    assert numbers["lion:lr=0.001"]["f"] == pytest.approx(landscape.f(x).item(), rel=1e-9, abs=1e-12)
+
+
+def test_also_with_a_bad_spec_or_without_the_zoo_is_one_line(capsys):
+    assert main(["reproduce", "cs231n-optimizers", "--also", "lion:lr=-1"]) == 2
+    assert "lr=-1" in capsys.readouterr().err
+    assert main(["reproduce", "gd", "--also", "lion"]) == 2
+    assert "cs231n-optimizers" in capsys.readouterr().err

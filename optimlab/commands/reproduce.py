@@ -12,6 +12,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--list", action="store_true", help="list the experiments")
     parser.add_argument("--out", default="reproduce", help="output folder (default: ./reproduce)")
     parser.add_argument("--quick", action="store_true", help="reduced budgets (fewer epochs and seeds)")
+    parser.add_argument("--also", action="append", default=[], metavar="SPEC",
+                        help="an optimizer spec to run next to the lecture's six in cs231n-optimizers "
+                             "(repeatable), e.g. --also lion:lr=1e-3 --also sf-adamw")
     parser.add_argument("--json", action="store_true", help="print the findings and numbers as JSON")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (default 1: fastest for these small models; 0 = torch's default)")
@@ -38,10 +41,17 @@ def run(args: argparse.Namespace) -> int:
     names = list(EXPERIMENTS) if args.names == ["all"] else args.names
     for name in names:
         get_experiment(name)  # reject unknown names before running anything
+    if args.also:
+        from ..optim.registry import resolve
+
+        if "cs231n-optimizers" not in names:
+            raise ValueError("--also adds optimizers to cs231n-optimizers; name that experiment (or all)")
+        for spec in args.also:
+            resolve(spec)  # a bad spec fails here, before anything runs
     check_output_dir(args.out, "--out")
     results = []
     for name in names:
-        result, folder = run_experiment(name, args.out, Budget(quick=args.quick))
+        result, folder = run_experiment(name, args.out, Budget(quick=args.quick, also=tuple(args.also)))
         results.append((result, folder))
         if not args.json:
             print(f"== {result.title} ({result.seconds:.1f} s) -> {folder / 'index.html'}")

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
+from . import flat as flat_layout
 from .flat import FlatSegment, plan_segments
 from .validate import check_betas, check_lr, check_nonnegative, check_unit_interval, check_unsupported_flag
 
@@ -196,7 +197,8 @@ class RuleOptimizer(Optimizer):
         if group.get("fused") is False or not self.flattens:
             self._flat_groups.pop(key, None)
             return None
-        segments, blocked = plan_segments(group["params"])
+        compiled = group.get("fused") is True
+        segments, blocked = plan_segments(group["params"], big_numel=flat_layout.COMPILED_BIG_NUMEL if compiled else None)
         if blocked:
             self._warn_per_tensor(blocked, group)
         flat = self._flat_groups[key] = FlatGroup(segments, [p for p in group["params"] if p in blocked])

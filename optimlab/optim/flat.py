@@ -18,7 +18,8 @@ Two objects share the work:
   torch's keys and shapes.
 
 Which parameters are gathered into a store (:func:`plan_segments`): the small ones
-(``numel < BIG_NUMEL``) whose memory no other tensor holds. A big parameter, or one whose
+(``numel < BIG_NUMEL`` on the eager path; every size under ``fused=True``, see
+``COMPILED_BIG_NUMEL``) whose memory no other tensor holds. A big parameter, or one whose
 storage another tensor also holds (``w = p.detach()`` or a ``model.state_dict()`` taken before,
 weight tying through ``.data``), is updated *in place*, where it lies, with the gradient where
 backward left it: nothing is copied, and every reference keeps following the parameter.
@@ -49,6 +50,11 @@ EAGER_CHUNK = 1 << 18  # elements per eager chunk on a CPU: 1 MiB of float32 per
 # a user waits for, was faster in place in two runs (Adam compiled 0.96x vs 0.79x torch fused's) and even
 # in the third. So from 2^18 elements (1 MiB of float32, about what a core's cache holds) in place.
 BIG_NUMEL = 1 << 18
+# fused=True (compiled) gathers big tensors too: there an in-place tensor costs a compiled call per step
+# (0.1-0.5 ms of call overhead on a CPU), which no cache effect repays. The quiet 2-core rerun, 24 x 1M
+# (benchmarks/results/real_loop-vm-cpu-quiet.json): gathered, step() 1.06-1.10x torch fused's against
+# 0.86-0.92x in place; the whole iteration 0.95-0.99x against 0.95-1.02x.
+COMPILED_BIG_NUMEL = 1 << 62
 Rule = Callable[..., None]  # apply_rule(param, grad, state, group, step=...)
 InitState = Callable[[Tensor, dict], dict]
 

@@ -12,9 +12,11 @@ from ..trace import Trace
 
 @dataclass(frozen=True)
 class Budget:
-    """``quick`` shrinks epochs, seeds and data sizes (the slow test and fast previews use it)."""
+    """``quick`` shrinks epochs, seeds and data sizes (the slow test and fast previews use it);
+    ``also`` adds optimizer specs next to the notes' own in the optimizer-zoo experiment."""
 
     quick: bool = False
+    also: tuple[str, ...] = ()
 
     def epochs(self, full: float, quick: float) -> float:
         return quick if self.quick else full

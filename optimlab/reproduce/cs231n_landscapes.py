@@ -64,12 +64,13 @@ def optimizer_zoo(budget: Budget) -> ExperimentResult:
         "CS231n Training Neural Networks II, the optimizer animations",
         "How do the six optimizers of the lecture move through a curved, ill-conditioned valley?")
     steps = budget.count(2000, 500)
-    traces = trajectories("rosenbrock", ZOO, steps, start=[-1.5, 2.0])
+    specs = [*ZOO, *budget.also]  # the lecture's six first: the findings below name them by position
+    traces = trajectories("rosenbrock", specs, steps, start=[-1.5, 2.0])
     rows = [[t.optimizer, *final_point(t), t.steps[-1]["f"], steps_to_tolerance(t, 1e-4, 0.0), t.outcome_text]
             for t in traces]
     result.tables.append(Table(f"Rosenbrock from (-1.5, 2), {steps} steps", ["optimizer", "x", "y", "f",
                                                                              "steps to f < 1e-4", "outcome"], rows))
-    result.add_figure("zoo_rosenbrock.png", plot_traces(traces, title="Six optimizers on Rosenbrock"))
+    result.add_figure("zoo_rosenbrock.png", plot_traces(traces, title=f"{len(traces)} optimizers on Rosenbrock"))
     best = min(rows, key=lambda row: row[3])
     result.findings += [
         f"At lr 0.001 (Nesterov already diverges at 0.0015 from this start) plain SGD ends at f = {rows[0][3]:.3g} "
