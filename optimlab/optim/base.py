@@ -10,8 +10,10 @@ flat buffers and the rule compiled by ``torch.compile`` into one kernel per buff
 
 from __future__ import annotations
 
+import operator
 import warnings
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Callable
 
 import torch
@@ -137,7 +139,7 @@ class RuleOptimizer(Optimizer):
     def step_group(self, group: dict[str, Any]) -> None:
         """The flat path where the group is flattened, the per-tensor path for the rest."""
         flat = self._flat_groups.get(id(group["params"]))
-        if flat is None or group.get("fused") is False or (self.sparse_grads and has_sparse_grad(group)):
+        if flat is None or group.get("fused") is False or (self.sparse_grads and self._sparse_step(group, flat)):
             if flat is not None:
                 flat.dirty = True  # the per-tensor path may have created state outside the buffers
             self.step_params(group["params"], group)
@@ -152,6 +154,14 @@ class RuleOptimizer(Optimizer):
         for segment in flat.segments:
             segment.step(self.state, group, self.apply_rule, self.init_state, compiled)
         self.step_params(flat.per_tensor, group)
+
+    @staticmethod
+    def _sparse_step(group: dict[str, Any], flat: FlatGroup) -> bool:
+        """True when a sparse gradient sends the group per tensor. Gradients that are views of a
+        store's buffer (the hook put them there) are dense: that check is one C-level pass."""
+        if not flat.per_tensor and all(segment.holds_dense_grads() for segment in flat.segments):
+            return False
+        return has_sparse_grad(group)
 
     def step_params(self, params: list[Tensor], group: dict[str, Any]) -> None:
         """The reference path: the rule applied to each parameter that has a gradient."""
@@ -304,7 +314,8 @@ class RuleOptimizer(Optimizer):
 
 def has_sparse_grad(group: dict[str, Any]) -> bool:
     """True when some parameter of the group holds a sparse gradient (the step then runs per tensor)."""
-    return any(param.grad is not None and param.grad.is_sparse for param in group["params"])
+    grads = filter(partial(operator.is_not, None), map(operator.attrgetter("grad"), group["params"]))
+    return any(map(operator.attrgetter("is_sparse"), grads))
 
 
 def zero_gradient(param: Tensor) -> None:

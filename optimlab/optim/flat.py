@@ -188,6 +188,14 @@ class FlatSegment:
         """True when some parameter's data no longer lives where it did (model.to(), .data = ...)."""
         return list(map(Tensor.data_ptr, self.params)) != self.data_ptrs
 
+    def holds_dense_grads(self) -> bool:
+        """True when no gradient of this segment is sparse, decided without a Python loop: a
+        store's gradients that are views of its buffer are dense."""
+        if self.in_place:
+            grad = self.params[0].grad
+            return grad is None or not grad.is_sparse
+        return all(map(operator.is_, map(_GRAD, self.params), self.grad_views))
+
     def collect_grads(self) -> list[bool] | None:
         """Bring every dense gradient into the flat grad buffer; None means all are there.
 
