@@ -18,8 +18,8 @@ Two objects share the work:
   torch's keys and shapes.
 
 Which parameters are gathered into a store (:func:`plan_segments`): the small ones
-(``numel < BIG_NUMEL`` on the eager path; every size under ``fused=True``, see
-``COMPILED_BIG_NUMEL``) whose memory no other tensor holds. A big parameter, or one whose
+(``numel < BIG_NUMEL``; ``COMPILED_BIG_NUMEL``, the same, under ``fused=True``) whose memory no
+other tensor holds. A big parameter, or one whose
 storage another tensor also holds (``w = p.detach()`` or a ``model.state_dict()`` taken before,
 weight tying through ``.data``), is updated *in place*, where it lies, with the gradient where
 backward left it: nothing is copied, and every reference keeps following the parameter.
@@ -50,11 +50,12 @@ EAGER_CHUNK = 1 << 18  # elements per eager chunk on a CPU: 1 MiB of float32 per
 # a user waits for, was faster in place in two runs (Adam compiled 0.96x vs 0.79x torch fused's) and even
 # in the third. So from 2^18 elements (1 MiB of float32, about what a core's cache holds) in place.
 BIG_NUMEL = 1 << 18
-# fused=True (compiled) gathers big tensors too: there an in-place tensor costs a compiled call per step
-# (0.1-0.5 ms of call overhead on a CPU), which no cache effect repays. The quiet 2-core rerun, 24 x 1M
-# (benchmarks/results/real_loop-vm-cpu-quiet.json): gathered, step() 1.06-1.10x torch fused's against
-# 0.86-0.92x in place; the whole iteration 0.95-0.99x against 0.95-1.02x.
-COMPILED_BIG_NUMEL = 1 << 62
+# The same rule under fused=True, kept as its own knob. Gathering big tensors there saves one compiled call
+# per tensor per step (0.1-0.5 ms of call overhead on a CPU), but costs the hook's gradient copy in
+# backward. Two quiet 2-core runs of benchmarks/real_loop.py --ablation on 24 x 1M: gathered, step()
+# 1.05-1.10x torch fused's vs 0.84-0.93x in place, but the whole iteration 0.81-0.99x vs 0.92-1.02x.
+# What a user waits for is the iteration, so big tensors stay in place here too.
+COMPILED_BIG_NUMEL = BIG_NUMEL
 Rule = Callable[..., None]  # apply_rule(param, grad, state, group, step=...)
 InitState = Callable[[Tensor, dict], dict]
 
