@@ -28,9 +28,8 @@ from ..landscapes import Landscape, get_landscape
 from ..optim.registry import create, get_entry
 from ..schedules import LRSchedule, parse_schedule
 from ..spec import Spec, parse_spec
-from ..trace import DIVERGED, Trace
-from .divergence import has_diverged
-from .trajectory import UNBOUNDED_BELOW, _start_point, classify_outcomes, run_trajectory
+from ..trace import Trace
+from .trajectory import _start_point, classify_outcomes, end_if_diverged, run_trajectory
 
 
 class Coordinates:
@@ -322,12 +321,7 @@ def run_fast_trajectory(spec: str | Spec, landscape: Landscape | str, steps: int
         else:
             f, grad = math.nan, [math.nan] * landscape.dim
         rows.append(_row(step, x.values, f, grad, lr, time.perf_counter() - began))
-        if has_diverged(f, f0):
-            if math.isfinite(f) and f < f0 and landscape.global_min is None:
-                trace.outcome = UNBOUNDED_BELOW
-                trace.meta["stopped_at"] = step
-            else:
-                trace.outcome, trace.diverged_at = DIVERGED, step
+        if end_if_diverged(trace, landscape, step, f, f0):
             return trace
         if max_seconds is not None and step < steps and rows[-1]["time"] >= max_seconds:
             trace.meta["stopped_early"] = True

@@ -69,6 +69,19 @@ def _row(step: int, x: Tensor, f: float, grad: Tensor, lr: float | None, elapsed
 MAX_TRAJECTORY_STEPS = 1_000_000  # one row per step is kept: about 0.5 GB at the cap
 
 
+def end_if_diverged(trace: Trace, landscape: Landscape, step: int, f: float, f0: float) -> bool:
+    """True when f has diverged from f0 (the run ends): the trace then reads "unbounded below" if
+    it escaped downhill on an f with no minimum (not a failure), else "diverged at step"."""
+    if not has_diverged(f, f0):
+        return False
+    if math.isfinite(f) and f < f0 and landscape.global_min is None:
+        trace.outcome = UNBOUNDED_BELOW
+        trace.meta["stopped_at"] = step
+    else:
+        trace.outcome, trace.diverged_at = DIVERGED, step
+    return True
+
+
 def run_trajectory(spec: str | Spec, landscape: Landscape | str, steps: int = 100, *,
                    start: Sequence[float] | Tensor | None = None, schedule: str | Spec | None = None,
                    noise: float = 0.0, seed: int = 0, tol: float = 1e-6,
@@ -136,12 +149,7 @@ def run_trajectory(spec: str | Spec, landscape: Landscape | str, steps: int = 10
                 rows.append(_row(step, x, f, row_grad, lr, time.perf_counter() - began))
         else:
             rows.append(_row(step, x, f, grad, lr, time.perf_counter() - began))
-        if has_diverged(f, rows[0]["f"]):
-            if math.isfinite(f) and f < rows[0]["f"] and landscape.global_min is None:
-                trace.outcome = UNBOUNDED_BELOW  # escaped downhill on an f with no minimum: not a failure
-                trace.meta["stopped_at"] = step
-            else:
-                trace.outcome, trace.diverged_at = DIVERGED, step
+        if end_if_diverged(trace, landscape, step, f, rows[0]["f"]):
             return trace
         if max_seconds is not None and step < steps and rows[-1]["time"] >= max_seconds:
             trace.meta["stopped_early"] = True
