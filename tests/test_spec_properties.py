@@ -23,7 +23,10 @@ from optimlab.optim.registry import OPTIMIZERS, create
 from optimlab.schedules import SCHEDULES, parse_schedule
 from optimlab.spec import MAX_SPEC_LENGTH, Spec, format_value, parse_spec
 
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# derandomized: CI explores the same 150 cases every run (a failure reproduces); widen by hand with
+# --hypothesis-seed=N when hunting
+SETTINGS = settings(max_examples=150, deadline=None, derandomize=True,
+                    suppress_health_check=[HealthCheck.too_slow])
 
 # numbers at and past the bounds that matter: 0, 1, negatives, tiny, huge, NaN, inf
 EDGE_FLOATS = st.sampled_from([0.0, -0.0, 1.0, -1.0, 0.999999, 1.000001, 1e-300, 1e300, -1e300, 1e308,
@@ -68,7 +71,9 @@ def _in_range(name: str, key: str, value) -> bool:
     if key in ("lr", "eps", "weight_decay", "lr_decay", "initial_accumulator_value", "dampening",
                "tolerance_grad", "tolerance_change", "momentum"):
         return isinstance(value, (int, float)) and math.isfinite(value) and value >= 0
-    if key == "alpha":  # RMSprop's smoothing constant; AdEMAMix's mixing weight and ASGD's power are >= 0
+    if key == "alpha" and name == "asgd":  # ASGD's power of the step decay: torch checks nothing
+        return isinstance(value, (int, float))
+    if key == "alpha":  # RMSprop's smoothing constant; AdEMAMix's mixing weight is >= 0
         upper = 1 if name == "rmsprop" else math.inf
         return isinstance(value, (int, float)) and 0 <= value <= upper and math.isfinite(value)
     if key == "betas":  # AdEMAMix has three

@@ -41,8 +41,10 @@ def _wait_for_running_trial(storage, name: str, pid: int, timeout: float = 120) 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         study = optuna.load_study(study_name=name, storage=storage)
-        if any(t.user_attrs.get("worker", "").endswith(f":{pid}") for t in study.get_trials(deepcopy=False)
-               if t.state.name == "RUNNING"):
+        # mid-trial: claimed by this worker (the owner is recorded with the claim) and its
+        # parameters drawn, so the retry can be checked to reuse them
+        if any(t.user_attrs.get("worker", "").endswith(f":{pid}") and t.params
+               for t in study.get_trials(deepcopy=False) if t.state.name == "RUNNING"):
             return
         time.sleep(0.1)
     raise AssertionError(f"worker {pid} never ran a trial")
