@@ -107,6 +107,8 @@ def test_optimizer_specs_are_accepted_only_in_range(name, data):
             assert group.get("use_muon") is False, text
         else:
             group = optimizer.param_groups[0]
+        if key not in group:  # taken for the reference's signature only (Lion's use_triton)
+            continue
         assert _in_range(name, key, group[key]), (text, key, group[key])
     if "history_size" in chosen:
         assert optimizer.param_groups[0]["history_size"] <= 10_000, text  # a spec may not ask for a huge L-BFGS history

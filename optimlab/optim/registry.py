@@ -163,6 +163,9 @@ def resolve(spec: str | Spec, **overrides: Any) -> tuple[OptimizerEntry, dict[st
 def create(spec: str | Spec, params: Any, **overrides: Any) -> Optimizer:
     """Build an optimizer from a name or spec string, e.g. ``create("adam:lr=1e-3", model.parameters())``."""
     entry, kwargs = resolve(spec, **overrides)
+    wrong = _wrong_kind_message(entry, kwargs)  # torch checks some hyperparameters only at the step
+    if wrong:
+        raise ValueError(wrong)
     try:
         return entry.cls(params, **kwargs)
     except TypeError as error:  # torch's classes answer a value of the wrong kind with a TypeError
@@ -177,6 +180,7 @@ def _wrong_kind_message(entry: OptimizerEntry, kwargs: dict[str, Any]) -> str | 
         if default is None or isinstance(default, bool):
             continue
         pair_expected = isinstance(default, (tuple, list))
-        if pair_expected != isinstance(value, (tuple, list)) or (not pair_expected and isinstance(value, str)):
+        number_expected = isinstance(default, (int, float))
+        if pair_expected != isinstance(value, (tuple, list)) or (number_expected and isinstance(value, str)):
             return f"{key}={value!r} for {entry.name} must be like its default {default!r}"
     return None
