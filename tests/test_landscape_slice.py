@@ -33,7 +33,8 @@ def test_projection_recovers_plane_coordinates():
     generator = torch.Generator().manual_seed(3)
     center = [torch.randn(6, 4, generator=generator, dtype=torch.float64), torch.randn(6, dtype=torch.float64)]
     d1 = [torch.randn(6, 4, generator=generator, dtype=torch.float64), torch.zeros(6, dtype=torch.float64)]
-    d2 = [torch.randn(6, 4, generator=generator, dtype=torch.float64) + 0.3 * d1[0], torch.zeros(6, dtype=torch.float64)]
+    d2 = [torch.randn(6, 4, generator=generator, dtype=torch.float64) + 0.3 * d1[0],
+          torch.zeros(6, dtype=torch.float64)]
     points = [(0.0, 0.0), (0.7, -1.3), (-2.5, 4.25)]
     built = [[c + a * u + b * v for c, u, v in zip(center, d1, d2)] for a, b in points]
     for got, expected in zip(project_onto_plane(built, center, d1, d2), points):

@@ -49,7 +49,8 @@ def _flat(tensors: Weights) -> torch.Tensor:
     return torch.cat([t.detach().reshape(-1).to(torch.float64) for t in tensors])
 
 
-def project_onto_plane(points: Sequence[Weights], center: Weights, d1: Weights, d2: Weights) -> list[tuple[float, float]]:
+def project_onto_plane(points: Sequence[Weights], center: Weights, d1: Weights,
+                       d2: Weights) -> list[tuple[float, float]]:
     """(a, b) minimizing ||point - center - a d1 - b d2|| for each point (least squares, float64)."""
     u, v, origin = _flat(d1), _flat(d2), _flat(center)
     gram = torch.tensor([[u @ u, u @ v], [u @ v, v @ v]], dtype=torch.float64)
@@ -74,8 +75,8 @@ class LandscapeSlice:
 
 
 def _auto_span(paths: list[list[tuple[float, float]]]) -> float:
-    """1.25 x the largest projected coordinate, so every path fits; 1 (the paper's) without paths."""
-    largest = max((abs(c) for path in paths for point in path for c in point), default=0.0)
+    """1.25 x the largest finite projected coordinate, so every path fits; 1 (the paper's) without paths."""
+    largest = max((abs(c) for path in paths for point in path for c in point if math.isfinite(c)), default=0.0)
     return 1.25 * largest if largest > 0 else 1.0
 
 

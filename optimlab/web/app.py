@@ -28,7 +28,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from .. import __version__
-from . import compute, live, runs
+from . import compute, live, runs, slice as landscape_slice
 from .allowlist import adjustable, check_landscape
 from .limits import MAX_MESSAGE, BodySizeLimit, clip, condense_errors, validation_message
 from .models import (MAX_BODY_BYTES, MAX_RESOLUTION, MAX_SECONDS, MIN_RESOLUTION, LandscapeSummary, OptimizerInfo,
@@ -164,6 +164,7 @@ def create_app(*, max_seconds: float = MAX_SECONDS, workers: int = 2, queue_seco
         return await gate.run(compute.scene_pool(workers).run_scene, request, max_seconds)
 
     app.include_router(live.create_router(max_seconds))  # /eos and the streamed /api/live/* (optimlab.web.live)
+    app.include_router(landscape_slice.create_router(max_seconds))  # /slice and POST /api/live/slice
     app.include_router(runs.create_router())  # /runs and /api/runs* (optimlab.web.runs)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)

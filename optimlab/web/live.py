@@ -44,17 +44,31 @@ EOS_TASKS = ("digits-mlp", "digits-mlp:depth=3", "digits-softmax")
 EOS_OPTIMIZERS = {"gd": ("lr",), "momentum": ("lr", "momentum"), "adam": ("lr", "betas")}
 
 
-class EdgeOfStabilityRequest(BaseModel):
-    """One live edge-of-stability run: full-batch training with sharpness every ``every`` steps."""
+class FullBatchOptimizer(BaseModel):
+    """A full-batch optimizer of the live views: gd, heavy-ball momentum or Adam, bounded hyperparameters."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"optimizer": "gd", "lr": 1.0, "task": "digits-mlp:depth=3", "steps": 200, "every": 4}]})
+    model_config = ConfigDict(extra="forbid")
 
     optimizer: Literal["gd", "momentum", "adam"] = "gd"
     lr: float = Field(default=1.0, gt=0.0, le=100.0, allow_inf_nan=False)
     momentum: float = Field(default=0.9, ge=0.0, lt=1.0, allow_inf_nan=False, description="momentum only")
     beta1: float = Field(default=0.9, ge=0.0, lt=1.0, allow_inf_nan=False, description="adam only")
     beta2: float = Field(default=0.999, ge=0.0, lt=1.0, allow_inf_nan=False, description="adam only")
+
+    def optimizer_spec(self) -> str:
+        if self.optimizer == "gd":
+            return f"gd:lr={self.lr!r}"
+        if self.optimizer == "momentum":
+            return f"momentum:lr={self.lr!r},momentum={self.momentum!r}"
+        return f"adam:lr={self.lr!r},betas={self.beta1!r}/{self.beta2!r}"
+
+
+class EdgeOfStabilityRequest(FullBatchOptimizer):
+    """One live edge-of-stability run: full-batch training with sharpness every ``every`` steps."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"optimizer": "gd", "lr": 1.0, "task": "digits-mlp:depth=3", "steps": 200, "every": 4}]})
+
     task: Literal[EOS_TASKS] = "digits-mlp:depth=3"  # type: ignore[valid-type]
     steps: int = Field(default=200, ge=1, le=MAX_EOS_STEPS)
     every: int = Field(default=4, ge=1, le=MAX_EOS_STEPS, description="measure after step 1 and every `every` steps")
@@ -70,15 +84,9 @@ class EdgeOfStabilityRequest(BaseModel):
                              f"at most {MAX_MEASUREMENTS} (raise every)")
         return self
 
-    def optimizer_spec(self) -> str:
-        if self.optimizer == "gd":
-            return f"gd:lr={self.lr!r}"
-        if self.optimizer == "momentum":
-            return f"momentum:lr={self.lr!r},momentum={self.momentum!r}"
-        return f"adam:lr={self.lr!r},betas={self.beta1!r}/{self.beta2!r}"
 
-
-def _number(value: Any) -> float | None:
+def finite_or_none(value: Any) -> float | None:
+    """A float for JSON: None for None, NaN and infinities."""
     if value is None:
         return None
     value = float(value)
@@ -102,10 +110,10 @@ class _Stream:
         """After the SharpnessTracker (it fills the row first): send measured rows, stop when asked."""
         row = state.row if getattr(state, "row", None) else (state.trace.steps[-1] if state.trace.steps else {})
         if event == "step_end" and "sharpness" in row:
-            self.put({"type": "step", "step": int(state.step), "loss": _number(row.get("loss")),
-                      "sharpness": _number(row.get("sharpness")),
-                      "preconditioned_sharpness": _number(row.get("preconditioned_sharpness")),
-                      "threshold": _number(row.get("stability_threshold")), "lr": _number(row.get("lr"))})
+            self.put({"type": "step", "step": int(state.step), "loss": finite_or_none(row.get("loss")),
+                      "sharpness": finite_or_none(row.get("sharpness")),
+                      "preconditioned_sharpness": finite_or_none(row.get("preconditioned_sharpness")),
+                      "threshold": finite_or_none(row.get("stability_threshold")), "lr": finite_or_none(row.get("lr"))})
         if self.cancelled.is_set():
             self.stopped, state.stop = "client left", True
         elif time.perf_counter() > self.deadline:
@@ -182,4 +190,5 @@ def create_router(max_seconds: float = MAX_SECONDS) -> APIRouter:
     return router
 
 
-__all__ = ["EdgeOfStabilityRequest", "create_router", "run_edge_of_stability", "MAX_EOS_STEPS", "MAX_MEASUREMENTS"]
+__all__ = ["EdgeOfStabilityRequest", "FullBatchOptimizer", "finite_or_none", "create_router", "run_edge_of_stability",
+           "MAX_EOS_STEPS", "MAX_MEASUREMENTS"]
