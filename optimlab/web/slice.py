@@ -4,7 +4,8 @@ and the ``/slice`` page.
 Each optimizer (1 to 3; full-batch gd, momentum or Adam, as in :mod:`optimlab.web.live`) trains the
 same network from the same initialization (same seed) with optimlab's engine
 (:func:`optimlab.engine.training.train`); the weights are kept every ``every`` steps. The first
-optimizer's final weights theta* (its last finite ones if it diverged) are the center of the slice: the task's training objective on a
+optimizer's final weights theta* (its last finite ones if it diverged) are the center of the slice:
+the task's training objective on a
 ``resolution`` x ``resolution`` grid theta* + alpha d1 + beta d2 along two filter-normalized random
 directions (Li et al. 2018, :mod:`optimlab.analysis.landscape_slice`), and every optimizer's kept
 weights projected onto (d1, d2) by least squares. The answer is one JSON object::
