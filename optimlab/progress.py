@@ -182,6 +182,8 @@ def _env_interval() -> float:
 class StepCounter:
     """Engine callback: advances a reporter by one per optimizer step, with the run as status."""
 
+    reads_weights = False  # the engine need not swap in a schedule-free optimizer's average for it
+
     def __init__(self, progress: Progress, label: str) -> None:
         self.progress, self.label = progress, label
         self.steps = 0

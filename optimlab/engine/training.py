@@ -239,10 +239,15 @@ class _Loop:
             self.state.trace.meta["final_test"] = {"loss": loss, "metric": metric, "examples": count}
 
     def notify(self, event: str, row: dict[str, Any]) -> None:
+        """Call the callbacks, in order. When one of them reads the weights (EMA, snapshots,
+        sharpness: any callback without ``reads_weights = False``) they run with the weights to
+        evaluate swapped in; a progress counter alone costs no swap."""
         self.state.row = row
-        if not self.callbacks:
+        if not any(getattr(callback, "reads_weights", True) for callback in self.callbacks):
+            for callback in self.callbacks:
+                callback(event, self.state)
             return
-        with evaluation_weights(self.optimizer):  # EMA, snapshots and test metrics see the weights to evaluate
+        with evaluation_weights(self.optimizer):
             for callback in self.callbacks:
                 callback(event, self.state)
 

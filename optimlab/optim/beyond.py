@@ -267,17 +267,24 @@ def is_schedule_free(optimizer: Optimizer) -> bool:
 def evaluation_weights(optimizer: Optimizer) -> Iterator[None]:
     """Inside: the parameters hold the weights to evaluate (a schedule-free optimizer's average x).
 
-    A no-op for every other optimizer; a schedule-free one is put in eval mode and back in train
-    mode on exit (when it was in train mode on entry).
+    A no-op for every other optimizer; a schedule-free one is put in eval mode and, on exit, back
+    in train mode with its gradient points y restored exactly from a copy: ``train()`` after
+    ``eval()`` interpolates back, which rounds, so looking at x would otherwise move the run.
     """
     if not is_schedule_free(optimizer) or not optimizer.param_groups[0]["train_mode"]:
         yield
         return
+    params = [param for group in optimizer.param_groups for param in group["params"]]
+    gradient_points = [param.detach().clone() for param in params]
     optimizer.eval()
     try:
         yield
     finally:
-        optimizer.train()
+        with torch.no_grad():
+            for param, saved in zip(params, gradient_points):
+                param.copy_(saved)
+        for group in optimizer.param_groups:
+            group["train_mode"] = True
 
 
 class AdEMAMix(RuleOptimizer):
