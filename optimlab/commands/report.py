@@ -61,11 +61,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..engine.ensembles import held_out_record
-    from ..report.compare_report import write_compare_report
     from ..outputs import check_output_dir
+    from ..report.compare_report import stored_runs, write_compare_report
     from ..store import Store
-    from ..summary import summarize
 
     if not args.runs and not args.experiment:
         raise ValueError("give run ids (e.g. 1-18) or --experiment NAME")
@@ -77,12 +75,7 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"no runs in experiment {args.experiment!r}")
         if len(ids) > MAX_REPORT_RUNS:
             raise ValueError(f"{len(ids)} runs selected; a report draws at most {MAX_REPORT_RUNS} (name fewer)")
-        runs = []
-        for run_id in ids:
-            trace, config = store.load_run(run_id)
-            record = {**summarize(trace), **held_out_record(trace), "optimizer": config.get("spec", trace.optimizer),
-                      "run_id": run_id}
-            runs.append((trace, record))
+        runs = stored_runs(store, ids)
     tasks = sorted({trace.problem for trace, _ in runs})
     title = args.title or f"optimlab report: {', '.join(tasks)} (runs {', '.join(args.runs) or args.experiment})"
     intro = [f"Redrawn from stored traces in {store.location}: runs {', '.join(str(i) for i in ids)}.",

@@ -40,6 +40,21 @@ def sharpness_figures(runs: Sequence[tuple[Trace, dict[str, Any]]], out: Path) -
     return figures
 
 
+def stored_runs(store: Any, ids: Sequence[int]) -> list[tuple[Trace, dict[str, Any]]]:
+    """(trace, record) of stored runs, the record as `compare --json` gives it (summary, test
+    metrics of raw/averaged/ensembled models, optimizer label, run id): what a report redraws."""
+    from ..engine.ensembles import held_out_record
+    from ..summary import summarize
+
+    runs = []
+    for run_id in ids:
+        trace, config = store.load_run(run_id)
+        record = {**summarize(trace), **held_out_record(trace), "optimizer": config.get("spec", trace.optimizer),
+                  "run_id": run_id}
+        runs.append((trace, record))
+    return runs
+
+
 def write_compare_report(runs: Sequence[tuple[Trace, dict[str, Any]]], out_dir: str | Path, title: str,
                          intro: Sequence[str] = (), target: str | None = None) -> Path:
     """Figures (PNG), ``results.json`` and ``index.html`` in ``out_dir``; returns the HTML path.
@@ -59,4 +74,4 @@ def write_compare_report(runs: Sequence[tuple[Trace, dict[str, Any]]], out_dir: 
     return write_html(out / "index.html", title, intro, tables, figures)
 
 
-__all__ = ["write_compare_report", "json_safe", "run_rows"]
+__all__ = ["write_compare_report", "stored_runs", "json_safe", "run_rows"]

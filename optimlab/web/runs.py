@@ -93,9 +93,8 @@ def run_curves(ids: list[int]) -> dict[str, Any]:
 
 def write_report(ids: list[int]) -> str:
     """Write (or reuse) the HTML report of these runs; returns its folder name under REPORT_ROOT."""
-    from ..report.compare_report import write_compare_report
+    from ..report.compare_report import stored_runs, write_compare_report
     from ..store import Store
-    from ..summary import summarize
 
     location = _store_location()
     if location is None:
@@ -107,10 +106,7 @@ def write_report(ids: list[int]) -> str:
     if (out / "index.html").is_file():
         return name
     with Store(location) as store:
-        runs = []
-        for run_id in ids:
-            trace, config = store.load_run(run_id)
-            runs.append((trace, {**summarize(trace), "optimizer": config.get("spec", trace.optimizer), "run_id": run_id}))
+        runs = stored_runs(store, ids)
     tasks = sorted({trace.problem for trace, _ in runs})
     write_compare_report(runs, out, f"optimlab report: {', '.join(tasks)} (runs {', '.join(map(str, ids))})",
                          [f"Redrawn from stored traces in {location}: runs {', '.join(map(str, ids))}."])
