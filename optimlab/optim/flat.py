@@ -195,6 +195,10 @@ class FlatSegment:
         if self.in_place:
             grad = self.params[0].grad
             return grad is None or not grad.is_sparse
+        return self._grads_in_buffer()
+
+    def _grads_in_buffer(self) -> bool:
+        """Every `.grad` is its view of the grad buffer (the hooks put them there): one C-level pass."""
         return all(map(operator.is_, map(_GRAD, self.params), self.grad_views))
 
     def collect_grads(self) -> list[bool] | None:
@@ -205,9 +209,9 @@ class FlatSegment:
         """
         if self.in_place:
             return self._grad_where_it_lies()
-        grads = list(map(_GRAD, self.params))
-        if all(map(operator.is_, grads, self.grad_views)):
+        if self._grads_in_buffer():
             return None
+        grads = list(map(_GRAD, self.params))
         present, targets, sources = [], [], []
         for param, grad, view in zip(self.params, grads, self.grad_views):
             present.append(grad is not None)
