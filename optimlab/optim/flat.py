@@ -366,7 +366,7 @@ class FlatSegment:
 
     def zero_grad(self) -> bool:
         """Zero the flat grad buffer in one op when every gradient is a view of it."""
-        if not self.in_place and all(map(operator.is_, map(_GRAD, self.params), self.grad_views)):
+        if not self.in_place and self._grads_in_buffer():
             self.grad.zero_()
             return True
         return False
