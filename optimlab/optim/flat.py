@@ -304,7 +304,7 @@ class FlatSegment:
     def _step_run(self, first, last, state, group, rule, init_state, compiled_rule) -> None:
         start, end = self.offsets[first], self.offsets[last]
         step, keys = self.step_of[first], self.keys_of[first]
-        param, grad = self.data[start:end], self.grad[start:end]
+        param = self.data[start:end]
         if step is None and not keys:  # state not started: create it as the per-tensor path would
             fresh = init_state(param, group)
             if "step" in fresh:
