@@ -160,6 +160,17 @@ def test_every_size_a_user_types_is_bounded(argv, fragment, capsys, tmp_path):
 
 # -- tracebacks instead of one-line errors ----------------------------------------------------
 
+@pytest.mark.parametrize("spec,fragment", [("muon:adamw_lr=-1", "Invalid learning rate: -1"),
+                                           ("ademamix:betas=0.9/0.999", "tuple of 3 numbers")])
+def test_a_spec_the_class_refuses_fails_before_the_store_opens(spec, fragment, tmp_path, capsys):
+    """Checks that only the optimizer class makes (torch's, at construction) run before anything is stored."""
+    db = tmp_path / "runs.db"
+    code = main(["compare", "digits-softmax", "--opt", spec, "--seeds", "1", "--epochs", "1", "--db", str(db),
+                 "--no-report", "--quiet"])
+    one_line_error(capsys, code, fragment)
+    assert not db.exists()  # no experiment row marked incomplete, no run
+
+
 def test_out_under_a_regular_file_fails_before_any_training(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("x")

@@ -118,7 +118,9 @@ def run(args: argparse.Namespace) -> int:
     # heavy imports (scikit-learn, matplotlib, SQLAlchemy) only when the verb runs
     from ..engine.compare import compare_optimizers, default_specs, split_run_options
     from ..engine.ensembles import EnsemblePlan
-    from ..optim.registry import resolve
+    import torch
+
+    from ..optim.registry import create
     from ..progress import progress_reporter
     from ..schedules import parse_schedule
     from ..report.compare_report import json_safe, write_compare_report
@@ -135,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
     experiment = f"compare {task.name} {started.isoformat(timespec='seconds')}"
     for spec in specs:  # a bad spec, or a name the store cannot keep, fails before the store is opened
         Store.check_fits(task=task.name, optimizer=spec, experiment=experiment)
-        resolve(split_run_options(spec)[0])
+        create(split_run_options(spec)[0], [torch.zeros(2, requires_grad=True)])  # the class's own checks too
     if args.schedule:
         parse_schedule(args.schedule, steps_per_epoch=1)
     total = len(specs) * EnsemblePlan(args.average, args.ensemble).seeds(args.seeds)  # seeds:N trains N

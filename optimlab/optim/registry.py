@@ -182,5 +182,6 @@ def _wrong_kind_message(entry: OptimizerEntry, kwargs: dict[str, Any]) -> str | 
         pair_expected = isinstance(default, (tuple, list))
         number_expected = isinstance(default, (int, float))
         if pair_expected != isinstance(value, (tuple, list)) or (number_expected and isinstance(value, str)):
-            return f"{key}={value!r} for {entry.name} must be like its default {default!r}"
+            kind = "a tuple" if pair_expected else "a number"
+            return f"{key}={value!r} for {entry.name} must be {kind} (default {default!r})"
     return None
