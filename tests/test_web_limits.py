@@ -259,3 +259,17 @@ def test_every_preset_scene_is_accepted(client):
         hyperparameters = {k: list(v) if isinstance(v, tuple) else v for k, v in parsed.kwargs.items()}
         status, body, _ = post(client, one(parsed.name, **hyperparameters))
         assert status == 200, (spec, body)
+
+
+def test_five_long_messages_still_fit_the_error_budget(client):
+    """Found by the property test in a clean clone: an unknown landscape and optimizer (each message
+    lists every name) plus bad hyperparameters gave a 422 of exactly 2000 bytes. The long messages
+    are now cut shorter until the whole body fits."""
+    bad_hyperparameters = {"adamw_betas": 0, "adamw_eps": 0,
+                           "precondition_frequency": {"0": 1.0000000000000002e+16, "0000": 0}}
+    body = {"landscape": "A000000", "optimizers": [{"name": "sgdx", "hyperparameters": bad_hyperparameters},
+                                                   {"name": "lbfgs;drop", "hyperparameters": bad_hyperparameters}]}
+    status, answer, size = post(client, json_text(body))
+    assert status == 422 and size < MAX_ERROR_BYTES
+    assert "\n" not in answer["message"] and "unknown landscape 'A000000'" in answer["message"]
+    assert [".".join(map(str, error["loc"])) for error in answer["detail"]][:2] == ["landscape", "optimizers.0.name"]

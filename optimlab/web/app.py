@@ -30,7 +30,7 @@ from fastapi.staticfiles import StaticFiles
 from .. import __version__
 from . import compute, live, runs, slice as landscape_slice
 from .allowlist import adjustable, check_landscape
-from .limits import MAX_MESSAGE, BodySizeLimit, clip, condense_errors, validation_message
+from .limits import MAX_MESSAGE, BodySizeLimit, clip, validation_content
 from .models import (MAX_BODY_BYTES, MAX_RESOLUTION, MAX_SECONDS, MIN_RESOLUTION, LandscapeSummary, OptimizerInfo,
                      ScheduleInfo, SurfaceResponse, TraceRequest, TraceResponse)
 
@@ -113,9 +113,7 @@ def create_app(*, max_seconds: float = MAX_SECONDS, workers: int = 2, queue_seco
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
-        errors = list(error.errors())
-        return JSONResponse(status_code=422, content={"message": validation_message(errors),
-                                                      "detail": condense_errors(errors)})
+        return JSONResponse(status_code=422, content=validation_content(list(error.errors())))
 
     @app.exception_handler(HTTPException)
     async def _http_error(request: Request, error: HTTPException) -> JSONResponse:

@@ -16,6 +16,8 @@ from fastapi import HTTPException
 MAX_ERRORS = 5
 MAX_LOCATION_PART = 40
 MAX_MESSAGE = 200
+MIN_MESSAGE = 25  # how short validation_content may cut a message to keep a 422 within its budget
+MAX_ERROR_BODY = 1800  # bytes of a 422's JSON body (docs/web.md: error responses stay under 2 KB)
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -26,7 +28,7 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def condense_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def condense_errors(errors: list[dict[str, Any]], max_message: int = MAX_MESSAGE) -> list[dict[str, Any]]:
     """One entry per location (the first error there), each {loc, msg, type} cut short; at most MAX_ERRORS."""
     seen, condensed = set(), []
     for error in errors:
@@ -35,20 +37,32 @@ def condense_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
             continue
         seen.add(location)
         message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
-        condensed.append({"loc": list(location), "msg": clip(message, MAX_MESSAGE), "type": str(error.get("type", ""))})
+        condensed.append({"loc": list(location), "msg": clip(message, max_message), "type": str(error.get("type", ""))})
     if len(condensed) > MAX_ERRORS:
         more = len(condensed) - MAX_ERRORS
         condensed = condensed[:MAX_ERRORS] + [{"loc": [], "msg": f"and {more} more", "type": "more"}]
     return condensed
 
 
-def validation_message(errors: list[dict[str, Any]]) -> str:
+def validation_message(condensed: list[dict[str, Any]]) -> str:
     """One line: 'steps: Input should be less than or equal to 5000' (several fields joined by '; ')."""
     parts = []
-    for error in condense_errors(errors):
+    for error in condensed:
         location = ".".join(str(part) for part in error["loc"])
         parts.append(f"{location}: {error['msg']}" if location else error["msg"])
     return "; ".join(parts)
+
+
+def validation_content(errors: list[dict[str, Any]]) -> dict[str, Any]:
+    """A 422's body, {"message": one line, "detail": the condensed errors}, within MAX_ERROR_BODY bytes:
+    when five long messages (each already cut to MAX_MESSAGE) would pass it, they are cut shorter."""
+    max_message = MAX_MESSAGE
+    while True:
+        detail = condense_errors(errors, max_message)
+        content = {"message": validation_message(detail), "detail": detail}
+        if max_message <= MIN_MESSAGE or len(json.dumps(content)) <= MAX_ERROR_BODY:
+            return content
+        max_message //= 2
 
 
 class BodyTooLarge(HTTPException):
