@@ -93,7 +93,10 @@ WRITER = textwrap.dedent("""
     store = Store(sys.argv[1])
     barrier = os.environ.get("OPTIMLAB_BARRIER", sys.argv[1])
     Path(barrier + "." + sys.argv[3]).touch()  # a barrier: start writing when both are ready
+    deadline = time.monotonic() + 90
     while not all(Path(barrier + "." + name).exists() for name in "ab"):
+        if time.monotonic() > deadline:  # the other writer died before the barrier: say so, don't hang
+            sys.exit("the other writer never reached the barrier")
         time.sleep(0.01)
     for i in range(int(sys.argv[2])):
         store.save_run(sample_trace(i, n_steps=400), {{"writer": sys.argv[3], "i": i}})
@@ -106,8 +109,10 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path):
     script.write_text(WRITER.format(root=root, tests=str(Path(__file__).resolve().parent)))
     db = str(tmp_path / "shared.db")
     runs_each = 25
-    writers = [subprocess.Popen([sys.executable, str(script), db, str(runs_each), name]) for name in ("a", "b")]
-    assert [w.wait(timeout=120) for w in writers] == [0, 0]
+    writers = [subprocess.Popen([sys.executable, str(script), db, str(runs_each), name], stderr=subprocess.PIPE,
+                                text=True) for name in ("a", "b")]
+    errors = [w.communicate(timeout=120)[1] for w in writers]  # a writer's traceback shows in the failure
+    assert [w.returncode for w in writers] == [0, 0], errors
     with Store(db) as store:
         runs = store.list_runs()
         assert len(runs) == 2 * runs_each
