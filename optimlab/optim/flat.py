@@ -43,18 +43,18 @@ _GRAD = operator.attrgetter("grad")
 EAGER_CHUNK = 1 << 18  # elements per eager chunk on a CPU: 1 MiB of float32 per buffer
 # Parameters with at least this many elements are updated in place instead of gathered. Gathering costs a
 # copy of each fresh gradient in the hook (~8 bytes per element, cheap only while the gradient is in cache);
-# an in-place segment costs a rule call per tensor per step (eager: tens of us; compiled: 0.1-0.5 ms of
-# torch.compile's call overhead on the CPU measured). benchmarks/real_loop.py on 24 x 1M, three runs with
+# an in-place segment costs an eager rule call per tensor per step (tens of us; under fused=True all whole
+# segments of a group share one compiled call). benchmarks/real_loop.py on 24 x 1M, three runs with
 # the other side of the rule as an ablation (benchmarks/results/real_loop-vm-cpu-*.json, a loaded 2-core
 # machine): gathering made step() alone 1.1-1.4x faster every time, but the whole iteration, which is what
 # a user waits for, was faster in place in two runs (Adam compiled 0.96x vs 0.79x torch fused's) and even
 # in the third. So from 2^18 elements (1 MiB of float32, about what a core's cache holds) in place.
 BIG_NUMEL = 1 << 18
-# The same rule under fused=True, kept as its own knob. Gathering big tensors there saves one compiled call
-# per tensor per step (0.1-0.5 ms of call overhead on a CPU), but costs the hook's gradient copy in
-# backward. Two quiet 2-core runs of benchmarks/real_loop.py --ablation on 24 x 1M: gathered, step()
-# 1.05-1.10x torch fused's vs 0.84-0.93x in place, but the whole iteration 0.81-0.99x vs 0.92-1.02x.
-# What a user waits for is the iteration, so big tensors stay in place here too.
+# The same rule under fused=True, kept as its own knob. Gathering big tensors there costs the hook's gradient
+# copy in backward and saves nothing in the step now that one compiled call updates every segment. Two quiet
+# 2-core runs of benchmarks/real_loop.py --ablation on 24 x 1M (with one compiled call per tensor then):
+# gathered, step() 1.05-1.10x torch fused's vs 0.84-0.93x in place, but the whole iteration 0.81-0.99x vs
+# 0.92-1.02x. What a user waits for is the iteration, so big tensors stay in place here too.
 COMPILED_BIG_NUMEL = BIG_NUMEL
 Rule = Callable[..., None]  # apply_rule(param, grad, state, group, step=...)
 InitState = Callable[[Tensor, dict], dict]
@@ -292,16 +292,41 @@ class FlatSegment:
         group: dict[str, Any],
         rule: Rule,
         init_state: InitState,
-        compiled_rule: Rule | None = None,
-    ) -> None:
-        """Apply `rule` once per run of this segment (`compiled_rule` for a whole, started segment)."""
+        defer_whole: bool = False,
+    ) -> bool:
+        """Apply `rule` once per run of this segment; returns True when done.
+
+        With `defer_whole`, a segment that is one started run (the usual case: every gradient
+        present, one step count) is left to one compiled call over many segments: it returns
+        False, and the caller updates :meth:`whole_inputs` and then calls :meth:`advance_whole`.
+        """
         present = self.collect_grads()
+        if defer_whole and present is None and self.uniform and self.keys_of[0]:
+            return False
         for first, last in self.runs(present):
-            self._step_run(first, last, state, group, rule, init_state, compiled_rule)
+            self._step_run(first, last, state, group, rule, init_state)
+        self._release_grad()
+        return True
+
+    def whole_inputs(self) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+        """The rule's buffers for the whole segment: data, gradient and the started state."""
+        return self.data, self.grad, {key: self.states[key] for key in self.keys_of[0]}
+
+    def next_step(self) -> float | None:
+        """The number of the coming update of a uniform segment (None for a rule without a count)."""
+        return None if self.step_of[0] is None else self.step_of[0] + 1
+
+    def advance_whole(self, state: dict[Tensor, dict[str, Any]]) -> None:
+        """Count the update that a compiled call just applied to the whole segment."""
+        keys = self.keys_of[0]
+        self._advance(0, len(self.params), state, keys, self.next_step())
+        self._release_grad()
+
+    def _release_grad(self) -> None:
         if self.in_place:
             self.grad = None  # hold no gradient between steps (zero_grad() must be able to free it)
 
-    def _step_run(self, first, last, state, group, rule, init_state, compiled_rule) -> None:
+    def _step_run(self, first, last, state, group, rule, init_state) -> None:
         start, end = self.offsets[first], self.offsets[last]
         step, keys = self.step_of[first], self.keys_of[first]
         param = self.data[start:end]
@@ -314,12 +339,12 @@ class FlatSegment:
                 self._state_slice(key, value.dtype)[start:end].copy_(value)
             keys = tuple(fresh)
         next_step = None if step is None else step + 1
+        new_keys = self._eager_run(start, end, keys, group, rule, next_step)
+        self._advance(first, last, state, new_keys, next_step)
+
+    def _advance(self, first: int, last: int, state: dict, new_keys: tuple[str, ...], next_step: float | None) -> None:
+        """Parameters first..last-1 were updated: advance their step and bind any state the rule created."""
         whole = first == 0 and last == len(self.params)
-        if compiled_rule is not None and whole and keys and compiled_rule.accepts(param):  # one kernel, one pass
-            compiled_rule(self.data, self.grad, {key: self.states[key] for key in keys}, group, step=next_step)
-            new_keys = keys
-        else:
-            new_keys = self._eager_run(start, end, keys, group, rule, next_step)
         if next_step is not None:
             if whole:  # the common case, without slicing: this runs once per segment per step
                 self.steps += 1
