@@ -126,3 +126,37 @@ def test_eager_chunks_across_parameter_boundaries_match_torch(name, kwargs, monk
     torch_result, _ = run(getattr(torch.optim, name), kwargs, steps=30)
     for a, b in zip(chunked, torch_result):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+def _mixed_layout_run(cls, kwargs, *, skip_every=0, steps=12, **extra):
+    """Two in-place parameters of different sizes and three gathered ones in one group (COMPILED_BIG_NUMEL
+    lowered to 40 elements), float32; with `skip_every`, parameter 1 gets no gradient every that many steps."""
+    gen = torch.Generator().manual_seed(3)
+    shapes = [(50,), (8, 9), (3,), (4, 2), (6,)]
+    params = [torch.randn(s, generator=gen).requires_grad_() for s in shapes]
+    targets = [torch.randn(s, generator=gen) for s in shapes]
+    opt = cls(params, **kwargs, **extra)
+    for step in range(steps):
+        opt.zero_grad()
+        used = [i for i in range(len(params)) if not (skip_every and i == 1 and step % skip_every == 0)]
+        sum((((params[i] - targets[i]) ** 2).sum() for i in used), torch.zeros(())).backward()
+        opt.step()
+    return [p.detach() for p in params]
+
+
+@pytest.mark.parametrize("name,kwargs", [CASES[1], CASES[7]], ids=[IDS[1], IDS[7]])
+@pytest.mark.parametrize("skip_every", [0, 3])
+def test_one_compiled_call_over_in_place_and_gathered_segments_matches_torch(name, kwargs, skip_every, monkeypatch):
+    from torch._dynamo.utils import counters
+
+    from optimlab.optim import flat
+
+    monkeypatch.setattr(flat, "COMPILED_BIG_NUMEL", 40)
+    torch._dynamo.reset()
+    counters.clear()
+    compiled = _mixed_layout_run(getattr(oo, name), kwargs, skip_every=skip_every, fused=True)
+    reference = _mixed_layout_run(getattr(torch.optim, name), kwargs, skip_every=skip_every)
+    for a, b in zip(compiled, reference):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    # one graph for the whole group; a step without parameter 1's gradient is a second layout
+    assert counters["stats"]["unique_graphs"] == (1 if skip_every == 0 else 2)

@@ -171,6 +171,7 @@ class FlatSegment:
         self.step_of: list[float | None] = [None] * len(params)
         self.keys_of: list[tuple[str, ...]] = [()] * len(params)
         self.uniform = True
+        self.grads_checked = False  # holds_dense_grads() found every gradient in the buffer, this step
 
     @classmethod
     def over(cls, store: FlatStore, first: int, last: int) -> FlatSegment:
@@ -187,7 +188,9 @@ class FlatSegment:
     # -- keeping the layout honest -------------------------------------------------------------
     def moved(self) -> bool:
         """True when some parameter's data no longer lives where it did (model.to(), .data = ...)."""
-        return list(map(Tensor.data_ptr, self.params)) != self.data_ptrs
+        # no list: a large allocation right after backward freed its graph can cost milliseconds (glibc
+        # consolidates the freed chunks then), which would land in the step of whoever allocates first
+        return any(map(operator.ne, map(Tensor.data_ptr, self.params), self.data_ptrs))
 
     def holds_dense_grads(self) -> bool:
         """True when no gradient of this segment is sparse, decided without a Python loop: a
@@ -195,7 +198,8 @@ class FlatSegment:
         if self.in_place:
             grad = self.params[0].grad
             return grad is None or not grad.is_sparse
-        return self._grads_in_buffer()
+        self.grads_checked = self._grads_in_buffer()  # collect_grads() of this step need not look again
+        return self.grads_checked
 
     def _grads_in_buffer(self) -> bool:
         """Every `.grad` is its view of the grad buffer (the hooks put them there): one C-level pass."""
@@ -209,7 +213,8 @@ class FlatSegment:
         """
         if self.in_place:
             return self._grad_where_it_lies()
-        if self._grads_in_buffer():
+        if self.grads_checked or self._grads_in_buffer():
+            self.grads_checked = False
             return None
         grads = list(map(_GRAD, self.params))
         present, targets, sources = [], [], []
