@@ -5,7 +5,7 @@ buffer) is updated (`apply_rule`, which calls a function of `rules.py`). This cl
 rest of the drop-in surface: closures, lazy state, the step counter, safe loading, and the
 choice between the per-tensor reference path (``fused=False``) and the flat path of
 :mod:`optimlab.optim.flat` (``fused=None``: flat buffers, eager vectorized ops; ``fused=True``:
-flat buffers and the rule compiled by ``torch.compile`` into one kernel per buffer).
+flat buffers and the rule compiled by ``torch.compile``, one call per param group per step).
 """
 
 from __future__ import annotations

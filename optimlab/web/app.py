@@ -24,7 +24,7 @@ from typing import Any, AsyncIterator, Callable
 
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from .. import __version__
@@ -157,9 +157,10 @@ def create_app(*, max_seconds: float = MAX_SECONDS, workers: int = 2, queue_seco
         return compute.list_schedules()
 
     @app.post("/api/trace", response_model=TraceResponse, tags=["trajectories"])
-    async def trace(request: TraceRequest) -> dict[str, Any]:
+    async def trace(request: TraceRequest) -> Response:
         """Run each optimizer from the start point; returns x, f, |grad| and lr per step and the outcome."""
-        return await gate.run(compute.scene_pool(workers).run_scene, request, max_seconds)
+        body = await gate.run(compute.scene_pool(workers).scene_json, request, max_seconds)
+        return Response(body, media_type="application/json")  # validated against TraceResponse by the worker
 
     app.include_router(live.create_router(max_seconds))  # /eos and the streamed /api/live/* (optimlab.web.live)
     app.include_router(landscape_slice.create_router(max_seconds))  # /slice and POST /api/live/slice
