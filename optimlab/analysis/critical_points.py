@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import Tensor
@@ -18,6 +18,8 @@ from torch import Tensor
 from ..landscapes import Landscape, get_landscape
 from .hessian import (MINIMUM, batched_gradient, batched_hessian, classify_critical_point, condition_number,
                       hessian_eigenvalues)
+
+Gradient = Callable[[list[float]], list[float]]  # grad f at one point, in closed form
 
 
 @dataclass
@@ -45,18 +47,56 @@ def _grid_starts(landscape: Landscape, per_axis: int) -> Tensor:
     return torch.stack([m.reshape(-1) for m in mesh], dim=-1)
 
 
-def newton_on_gradient(landscape: Landscape, starts: Tensor, iterations: int = 100) -> Tensor:
-    """Run x <- x - pinv(H) grad from every row of ``starts`` (n, dim) in one batch; the final points."""
+def newton_on_gradient(landscape: Landscape, starts: Tensor, iterations: int = 100,
+                       gradient: Gradient | None = None) -> Tensor:
+    """Run x <- x - pinv(H) grad from every row of ``starts`` (n, dim) in one batch; the final points.
+
+    With ``gradient`` (a closed form of grad f for one point, as a list), H is the central difference
+    of that gradient instead of autograd's Hessian. The iteration's fixed points (grad f = 0) are the
+    same, and an iteration costs microseconds instead of four autograd passes (a playground scene's
+    classification went from ~6 to ~2 ms).
+    """
     points = starts.detach().to(torch.float64).clone()
     for _ in range(iterations):
-        grad = batched_gradient(landscape.f, points)
-        hessian = batched_hessian(landscape.f, points)
+        if gradient is None:
+            grad, hessian = batched_gradient(landscape.f, points), batched_hessian(landscape.f, points)
+        else:
+            grad, hessian = _closed_form_derivatives(gradient, points)
         step = (torch.linalg.pinv(hessian) @ grad.unsqueeze(-1)).squeeze(-1)
         step = torch.nan_to_num(step, nan=0.0, posinf=0.0, neginf=0.0)
         points = points - step
         if float(step.abs().max()) < 1e-15:
             break
     return points
+
+
+def _closed_form_derivatives(gradient: Gradient, points: Tensor) -> tuple[Tensor, Tensor]:
+    """grad f and its central-difference Jacobian (symmetrized) at each row of ``points``.
+
+    The step h = 6e-6 * max(1, |x_i|) (about the cube root of float64's epsilon) balances the
+    O(h^2) truncation against the O(eps / h) rounding of the difference.
+    """
+    grads, hessians = [], []
+    for point in points.tolist():
+        grads.append(_gradient_or_nan(gradient, point))
+        columns = []
+        for axis, value in enumerate(point):
+            h = 6e-6 * max(1.0, abs(value))
+            above, below = list(point), list(point)
+            above[axis], below[axis] = value + h, value - h
+            upper, lower = _gradient_or_nan(gradient, above), _gradient_or_nan(gradient, below)
+            columns.append([(u - d) / (2 * h) for u, d in zip(upper, lower)])
+        hessians.append([[(columns[i][j] + columns[j][i]) / 2 for j in range(len(point))] for i in range(len(point))])
+    return torch.tensor(grads, dtype=torch.float64), torch.tensor(hessians, dtype=torch.float64)
+
+
+def _gradient_or_nan(gradient: Gradient, point: list[float]) -> list[float]:
+    if not all(math.isfinite(value) for value in point):
+        return [math.nan] * len(point)
+    try:
+        return [float(value) for value in gradient(point)]
+    except (OverflowError, ValueError):  # math.cosh(1e6): an exploded start reads as nan, as autograd's inf/nan
+        return [math.nan] * len(point)
 
 
 def _inside(landscape: Landscape, points: Tensor, margin: float = 1e-9) -> Tensor:
@@ -133,12 +173,15 @@ def nearest_critical_point(landscape: Landscape | str, point: Tensor | list[floa
 
 
 def nearest_critical_points(landscape: Landscape | str, points: Tensor | list[list[float]],
-                            iterations: int = 100, gtol: float = 1e-7) -> list[CriticalPoint | None]:
+                            iterations: int = 100, gtol: float = 1e-7,
+                            gradient: Gradient | None = None) -> list[CriticalPoint | None]:
     """:func:`nearest_critical_point` for each row of ``points`` (n, dim), in one batched Newton run
-    (each row's iterates depend on that row only; a scene's runs are classified at the cost of one)."""
+    (each row's iterates depend on that row only; a scene's runs are classified at the cost of one).
+    ``gradient``: a closed form of grad f for the Newton iterations (see :func:`newton_on_gradient`);
+    the point found is judged with autograd's gradient and Hessian either way."""
     landscape = get_landscape(landscape)
     starts = torch.as_tensor(points, dtype=torch.float64).reshape(-1, landscape.dim)
-    ends = newton_on_gradient(landscape, starts, iterations)
+    ends = newton_on_gradient(landscape, starts, iterations, gradient)
     usable = torch.isfinite(ends).all(-1) & _inside(landscape, ends.nan_to_num(0.0), margin=0.5)
     found: list[CriticalPoint | None] = [None] * ends.shape[0]
     rows = [i for i in range(ends.shape[0]) if bool(usable[i])]

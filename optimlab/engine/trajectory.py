@@ -174,8 +174,11 @@ def classify_outcomes(traces: Sequence[Trace], landscape: Landscape, tol: float 
     searched = [point for point in candidates if isinstance(point, list)]
     if searched:
         from ..analysis.critical_points import nearest_critical_points  # analysis imports landscapes only
+        from .fast_trajectory import analytic_of  # it imports this module
 
-        found = iter(nearest_critical_points(landscape, searched))
+        analytic = analytic_of(landscape)
+        gradient = None if analytic is None else (lambda point: analytic(point)[1])
+        found = iter(nearest_critical_points(landscape, searched, gradient=gradient))
         candidates = [_judge(trace, landscape, point, next(found), tol) if isinstance(point, list) else point
                       for trace, point in zip(traces, candidates)]
     return [SLOW if outcome == COMPLETED and _still_descending(trace) else outcome

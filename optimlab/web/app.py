@@ -89,6 +89,7 @@ def warm_up(workers: int = 2) -> None:
     run_trajectory("gd", "bowl", 3)
     compute.surface(DEFAULT_LANDSCAPE, DEFAULT_RESOLUTION)
     compute.scene_pool(workers).start()
+    compute.freeze_imports()
 
 
 def create_app(*, max_seconds: float = MAX_SECONDS, workers: int = 2, queue_seconds: float = 15.0) -> FastAPI:
