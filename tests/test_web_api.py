@@ -377,3 +377,34 @@ def test_serve_binds_localhost_by_default_and_prints_the_url():
 def test_serve_rejects_a_bad_port():
     from optimlab.cli import main
     assert main(["serve", "--port", "70000"]) == 2
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"  # a zombie has exited
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc to see the workers")
+def test_scene_workers_exit_when_the_server_is_killed():
+    """A server killed with SIGKILL (no atexit, no shutdown) must not leave its scene workers behind."""
+    script = (
+        "import sys, time\n"
+        "from optimlab.web.compute import ScenePool\n"
+        "pool = ScenePool(2); pool.start()\n"
+        "print(*pool.executor()._processes, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    server = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        workers = [int(pid) for pid in server.stdout.readline().split()]
+        assert len(workers) == 2 and all(_alive(pid) for pid in workers)
+    finally:
+        server.kill()
+        server.wait()
+    deadline = time.monotonic() + 15
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_alive(pid) for pid in workers), "scene workers outlived their server"

@@ -169,10 +169,7 @@ class RuleOptimizer(Optimizer):
             batches[(segment.data.device, segment.data.dtype, segment.next_step())].append(segment)
         compiled = self._compiled()
         for (_, _, step), members in batches.items():
-            if compiled(members, group, step):
-                for segment in members:
-                    segment.advance_whole(self.state)
-            else:
+            if not compiled(members, group, step, self.state):
                 for segment in members:
                     segment.step(self.state, group, self.apply_rule, self.init_state)
 
@@ -396,8 +393,10 @@ class CompiledRule:
         self.layouts.add(layout)
         return True
 
-    def __call__(self, segments: list[FlatSegment], group: dict[str, Any], step: float | None) -> bool:
-        """Update the whole of every segment (all on one device) in one call; False if not compiled."""
+    def __call__(self, segments: list[FlatSegment], group: dict[str, Any], step: float | None,
+                 state: dict[Tensor, dict[str, Any]]) -> bool:
+        """Update the whole of every segment (all on one device) in one call and count the update in
+        the segments (`state`: the optimizer's); False, touching nothing, if this layout is not compiled."""
         params, grads, states = map(list, zip(*(segment.whole_inputs() for segment in segments)))
         layout = tuple((p.numel(), p.dtype, g.dtype, tuple(s)) for p, g, s in zip(params, grads, states))
         if not self.accepts(layout):
@@ -414,6 +413,9 @@ class CompiledRule:
         hyper["lr"] = lr
         if step is not None:
             step_tensor.fill_(step)
+        # count before the call, not after: its memory traffic pushes these Python objects out of the caches
+        # (24 x 1M Adam: 0.26 ms of bookkeeping after the call)
+        flat_layout.advance_whole(segments, state)
         self.compiled(self.rule, params, grads, states, hyper, None if step is None else step_tensor)
         return True
 

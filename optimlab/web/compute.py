@@ -14,6 +14,7 @@ import gc
 import inspect
 import math
 import multiprocessing
+import os
 import re
 import threading
 import time
@@ -302,7 +303,7 @@ class ScenePool:
         with self._lock:
             if self._executor is None:
                 self._executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                                     initializer=_warm_worker)
+                                                     initializer=_start_worker)
             return self._executor
 
     def start(self) -> None:
@@ -326,6 +327,21 @@ class ScenePool:
             if self._executor is not None:
                 self._executor.shutdown(wait=False, cancel_futures=True)
                 self._executor = None
+
+
+def _start_worker() -> None:
+    """A pool worker's initializer: exit with the server, then warm up."""
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True, name="exit-with-parent").start()
+    _warm_worker()
+
+
+def _exit_with_parent(parent: int, period: float = 1.0) -> None:
+    """Exit when the process that started this worker is gone. A worker holds both ends of the pool's
+    queue, so it never sees the server die: a server killed (SIGKILL, a test's timeout) used to leave
+    its workers behind, 300 MB each, for ever."""
+    while os.getppid() == parent:
+        time.sleep(period)
+    os._exit(0)
 
 
 def _warm_worker() -> None:
