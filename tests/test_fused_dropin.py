@@ -300,3 +300,28 @@ def test_parameter_moved_after_construction_is_still_updated():
     # an ulp of w (a fused multiply-add on some CPUs): a few float64 eps, relative, is the honest tolerance
     eps = torch.finfo(torch.float64).eps
     torch.testing.assert_close(weight.detach(), expected, rtol=4 * eps, atol=4 * eps * before.abs().max().item())
+
+
+def test_a_sparse_step_leaves_no_stale_gradient_check_behind():
+    """Step 1 has a sparse gradient (the group goes per tensor after the dense check of some segments);
+    step 2 has hand-set gradients only: every segment must look at its gradients again."""
+
+    def run(cls):
+        gen = torch.Generator().manual_seed(0)
+        first = torch.nn.Parameter(torch.randn(4, dtype=torch.float64, generator=gen))  # a float64 store
+        second = torch.nn.Parameter(torch.randn(5, generator=gen))  # a float32 store
+        embedding = torch.nn.Embedding(6, 2, sparse=True)
+        embedding.weight.data = torch.randn(6, 2, generator=gen)
+        kept = embedding.weight.detach()  # held elsewhere: updated in place, its own segment, after the stores
+        opt = cls([first, second, embedding.weight], lr=0.1)
+        opt.zero_grad()
+        (first.sum() + second.sum() + embedding(torch.tensor([1, 3])).sum()).backward()
+        opt.step()
+        opt.zero_grad()
+        first.grad = torch.full_like(first, 2.0)
+        second.grad = torch.full_like(second, -3.0)
+        opt.step()
+        return [first.detach().clone(), second.detach().clone(), kept.clone()]
+
+    for ours, reference in zip(run(oo.SGD), run(torch.optim.SGD)):
+        torch.testing.assert_close(ours, reference, rtol=1e-6, atol=1e-7)

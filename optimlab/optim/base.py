@@ -179,6 +179,8 @@ class RuleOptimizer(Optimizer):
         store's buffer (the hook put them there) are dense: that check is one C-level pass."""
         if not flat.per_tensor and all(segment.holds_dense_grads() for segment in flat.segments):
             return False
+        for segment in flat.segments:
+            segment.grads_checked = False  # a partial answer: collect_grads() must look for itself
         return has_sparse_grad(group)
 
     def step_params(self, params: list[Tensor], group: dict[str, Any]) -> None:
