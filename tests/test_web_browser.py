@@ -2,116 +2,19 @@
 `optimlab serve` on a free loopback port. Outcomes are checked against closed forms and scipy.
 
 Skips only when /usr/bin/chromium is missing outside CI; in CI (CI=true) a missing Chromium fails.
-Screenshots go to pytest's tmp dir, or to $OPTIMLAB_SCREENSHOTS when set.
+Screenshots go to pytest's tmp dir, or to $OPTIMLAB_SCREENSHOTS when set. The fixtures are in
+conftest.py, the shared helpers in browser_support.py.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
+from browser_support import ANIMATION_MS, finished_runs, open_scene, plotted_paths, table, wait_for_run
+
 pytestmark = pytest.mark.browser
-
-CHROMIUM = "/usr/bin/chromium"
-ROOT = Path(__file__).resolve().parents[1]
-ANIMATION_MS = 600  # shorter than the page's 2.5 s: the frames are the same, fewer of them
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync"]
-
-
-def require_chromium() -> None:
-    if Path(CHROMIUM).exists():
-        return
-    if os.environ.get("CI", "").strip().lower() in ("true", "1", "yes"):
-        pytest.fail(f"{CHROMIUM} is missing in CI (.ci/run installs Debian's chromium)")
-    pytest.skip(f"{CHROMIUM} is not installed (apt-get install -y chromium)")
-
-
-@pytest.fixture(scope="module")
-def server() -> str:
-    process = subprocess.Popen([sys.executable, "-m", "optimlab", "serve", "--host", "127.0.0.1", "--port", "0"],
-                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        line = process.stdout.readline()
-        match = re.search(r"(http://127\.0\.0\.1:\d+/)", line)
-        assert match, f"optimlab serve printed {line!r}"
-        yield match.group(1)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture(scope="module")
-def context(browser):
-    # One context for the module: its HTTP cache keeps plotly.min.js (4.8 MB) between tests.
-    context = browser.new_context(viewport={"width": 1440, "height": 1000})
-    yield context
-    context.close()
-
-
-@pytest.fixture
-def page(context):
-    page = context.new_page()
-    page.add_init_script(f"window.optimlabAnimationMs = {ANIMATION_MS}")
-    page.errors = []
-    page.on("pageerror", lambda error: page.errors.append(str(error)))
-    page.on("console", lambda message: message.type == "error" and page.errors.append(message.text))
-    yield page
-    page.close()
-
-
-@pytest.fixture
-def screenshot_dir(tmp_path) -> Path:
-    directory = Path(os.environ.get("OPTIMLAB_SCREENSHOTS", tmp_path))
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
-
-
-def finished_runs(page) -> int:
-    return page.evaluate("window.optimlab ? window.optimlab.completed : 0")
-
-
-def wait_for_run(page, after: int) -> str:
-    """Wait until a run later than `after` has finished its animation; return the page state."""
-    page.wait_for_function(f"window.optimlab && window.optimlab.completed > {after} && "
-                           "['done', 'error'].includes(document.body.dataset.state)", timeout=60_000)
-    return page.evaluate("document.body.dataset.state")
-
-
-def open_scene(page, url: str) -> None:
-    page.goto(url)
-    assert wait_for_run(page, 0) == "done", page.inner_text("#status")
-
-
-def table(page) -> list[dict[str, str]]:
-    rows = page.eval_on_selector_all("#outcomes tr", """rows => rows.map(row => {
-        const cells = [...row.querySelectorAll('td')].map(td => td.innerText.trim());
-        return {label: cells[1], outcome: cells[2], steps: cells[3], f: cells[4], x: cells[5]};
-    })""")
-    return rows
-
-
-def plotted_paths(page) -> list[dict]:
-    """Per optimizer path on the landscape plot: its x and y arrays as plotly holds them."""
-    return page.evaluate("""document.getElementById('contour').data
-        .filter(t => String(t.meta).startsWith('path-')).map(t => ({x: Array.from(t.x), y: Array.from(t.y)}))""")
 
 
 def first_divergence(lr: float, start: tuple[float, float], steps: int) -> int | None:

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from test_web_browser import (browser, context, finished_runs, open_scene, page,  # noqa: F401
-                              plotted_paths, screenshot_dir, server, table)
+from browser_support import finished_runs, open_scene, plotted_paths, table
 
 pytestmark = pytest.mark.browser
 

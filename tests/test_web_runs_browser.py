@@ -12,7 +12,7 @@ import pytest
 
 from optimlab.engine.training import train
 from optimlab.store import Store
-from test_web_browser import ROOT, browser, context, page, screenshot_dir  # noqa: F401
+from browser_support import ROOT
 
 pytestmark = pytest.mark.browser
 SPECS = ["gd:lr=0.5", "momentum:lr=0.1,momentum=0.9", "adam:lr=0.01"]

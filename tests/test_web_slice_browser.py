@@ -10,8 +10,6 @@ import math
 
 import pytest
 
-from test_web_browser import browser, context, page, screenshot_dir, server  # noqa: F401
-
 pytestmark = pytest.mark.browser
 
 
