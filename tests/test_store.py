@@ -111,7 +111,12 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path):
     runs_each = 25
     writers = [subprocess.Popen([sys.executable, str(script), db, str(runs_each), name], stderr=subprocess.PIPE,
                                 text=True) for name in ("a", "b")]
-    errors = [w.communicate(timeout=120)[1] for w in writers]  # a writer's traceback shows in the failure
+    try:
+        errors = [w.communicate(timeout=120)[1] for w in writers]  # a writer's traceback shows in the failure
+    except subprocess.TimeoutExpired:
+        for writer in writers:
+            writer.kill()
+        pytest.fail(f"writers still running after 120 s; their stderr: {[w.communicate()[1] for w in writers]}")
     assert [w.returncode for w in writers] == [0, 0], errors
     with Store(db) as store:
         runs = store.list_runs()
