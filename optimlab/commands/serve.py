@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     max_seconds = MAX_SECONDS if args.max_seconds is None else args.max_seconds
     if not 0 < max_seconds <= MAX_SERVE_SECONDS:
         raise ValueError(f"--max-seconds={args.max_seconds} must be more than 0 and at most {MAX_SERVE_SECONDS:g}")
-    app = create_app(max_seconds=max_seconds)
+    app = create_app(max_seconds=max_seconds, freeze_gc=True)
     listener = _bind(args.host, args.port)
     port = listener.getsockname()[1]
     shown = f"[{args.host}]" if ":" in args.host else args.host

@@ -82,23 +82,28 @@ class ComputeGate:
             semaphore.release()
 
 
-def warm_up(workers: int = 2) -> None:
-    """One tiny run and one surface, so the first visitor does not pay for lazy imports and first calls."""
+def warm_up(workers: int = 2, freeze_gc: bool = False) -> None:
+    """One tiny run and one surface, so the first visitor does not pay for lazy imports and first calls;
+    with `freeze_gc`, then hide everything alive from the garbage collector (see compute.freeze_imports)."""
     from ..engine.trajectory import run_trajectory
 
     run_trajectory("gd", "bowl", 3)
     compute.surface(DEFAULT_LANDSCAPE, DEFAULT_RESOLUTION)
     compute.scene_pool(workers).start()
-    compute.freeze_imports()
+    if freeze_gc:
+        compute.freeze_imports()
 
 
-def create_app(*, max_seconds: float = MAX_SECONDS, workers: int = 2, queue_seconds: float = 15.0) -> FastAPI:
-    """The playground app. `max_seconds`: time budget of one /api/trace request."""
+def create_app(*, max_seconds: float = MAX_SECONDS, workers: int = 2, queue_seconds: float = 15.0,
+               freeze_gc: bool = False) -> FastAPI:
+    """The playground app. `max_seconds`: time budget of one /api/trace request. `freeze_gc`: after
+    warming up, `gc.freeze()` this process (what `optimlab serve` does: the process is the server's
+    alone; an app embedded in someone else's process leaves their garbage collector alone)."""
     gate = ComputeGate(workers, queue_seconds)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        asyncio.get_running_loop().run_in_executor(gate.executor, warm_up, workers)  # in the background
+        asyncio.get_running_loop().run_in_executor(gate.executor, warm_up, workers, freeze_gc)  # in the background
         yield
         gate.executor.shutdown(wait=False, cancel_futures=True)
 
