@@ -160,3 +160,46 @@ def test_one_compiled_call_over_in_place_and_gathered_segments_matches_torch(nam
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
     # one graph for the whole group; a step without parameter 1's gradient is a second layout
     assert counters["stats"]["unique_graphs"] == (1 if skip_every == 0 else 2)
+
+
+COMPILER_MISSING = """
+import warnings
+import torch
+import torch._inductor.config
+import optimlab.optim as oo
+
+torch._inductor.config.cpp.cxx = (None, "/nonexistent/g++")  # a machine without a C++ compiler
+torch._inductor.config.fx_graph_cache = False
+
+def run(cls, **kwargs):
+    gen = torch.Generator().manual_seed(0)
+    params = [torch.nn.Parameter(torch.randn(4093, generator=gen)), torch.nn.Parameter(torch.randn(300001, generator=gen))]
+    opt = cls(params, lr=0.01, **kwargs)
+    for _ in range(5):
+        opt.zero_grad()
+        sum((p ** 2).sum() for p in params).backward()
+        opt.step()
+    return params, opt
+
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    ours, opt = run(oo.Adam, fused=True)
+messages = [str(w.message) for w in caught if "could not compile" in str(w.message)]
+assert len(messages) == 1 and messages[0].startswith("Adam: fused=True"), messages
+reference, _ = run(torch.optim.Adam)
+for a, b in zip(ours, reference):
+    torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+assert [float(opt.state[p]["step"]) for p in ours] == [5.0, 5.0]
+print("ok")
+"""
+
+
+def test_fused_true_without_a_compiler_warns_once_and_runs_the_eager_rule(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "inductor")}  # nothing compiled before
+    done = subprocess.run([sys.executable, "-c", COMPILER_MISSING], capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-3000:]

@@ -385,6 +385,7 @@ class CompiledRule:
         self.compiled = torch.compile(_own_copy(_update_all), dynamic=False)
         self.layouts: set[tuple] = set()
         self.scalars: dict[tuple[torch.device, torch.dtype], tuple[Tensor, Tensor]] = {}
+        self.broken: str | None = None  # why compiling failed: every later call runs the eager rule
 
     def accepts(self, layout: tuple) -> bool:
         """True when `layout` is compiled or may still be (at most MAX_COMPILED_LAYOUTS of them)."""
@@ -399,6 +400,8 @@ class CompiledRule:
                  state: dict[Tensor, dict[str, Any]]) -> bool:
         """Update the whole of every segment (all on one device) in one call and count the update in
         the segments (`state`: the optimizer's); False, touching nothing, if this layout is not compiled."""
+        if self.broken is not None:
+            return False
         params, grads, states = map(list, zip(*(segment.whole_inputs() for segment in segments)))
         layout = tuple((p.numel(), p.dtype, g.dtype, tuple(s)) for p, g, s in zip(params, grads, states))
         if not self.accepts(layout):
@@ -418,8 +421,25 @@ class CompiledRule:
         # count before the call, not after: its memory traffic pushes these Python objects out of the caches
         # (24 x 1M Adam: 0.26 ms of bookkeeping after the call)
         flat_layout.advance_whole(segments, state)
-        self.compiled(self.rule, params, grads, states, hyper, None if step is None else step_tensor)
+        try:
+            self.compiled(self.rule, params, grads, states, hyper, None if step is None else step_tensor)
+        except _compile_errors() as error:  # no C++ compiler, no Triton: the eager flat path instead
+            flat_layout.undo_advance(segments, step)
+            self.broken = str(error).strip().splitlines()[0][:300]
+            owner = type(getattr(self.rule, "__self__", self)).__name__
+            warnings.warn(f"{owner}: fused=True could not compile the update rule ({self.broken}); this optimizer "
+                          f"runs the same rule eagerly on its flat buffers (as fused=None) instead", stacklevel=7)
+            return False
         return True
+
+
+def _compile_errors() -> tuple[type[BaseException], ...]:
+    """What torch.compile raises when it cannot build a kernel here (InductorError is torch >= 2.6's)."""
+    import torch._dynamo.exc
+    import torch._inductor.exc
+
+    inductor_error = getattr(torch._inductor.exc, "InductorError", None)
+    return (torch._dynamo.exc.BackendCompilerFailed,) + ((inductor_error,) if inductor_error else ())
 
 
 def compile_rule(rule: Callable[..., None]) -> CompiledRule:

@@ -411,6 +411,15 @@ def advance_whole(segments: list[FlatSegment], state: dict[Tensor, dict[str, Any
         segment._release_grad()
 
 
+def undo_advance(segments: list[FlatSegment], step: float | None) -> None:
+    """Take back :func:`advance_whole` of `segments` (whose update, number `step`, did not happen)."""
+    if step is None:
+        return
+    torch._foreach_sub_([segment.steps for segment in segments], 1)
+    for segment in segments:
+        segment.step_of[:] = [step - 1] * len(segment.params)
+
+
 def _step_dtype() -> torch.dtype:
     return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
 
