@@ -303,7 +303,8 @@ class FlatSegment:
 
         With `defer_whole`, a segment that is one started run (the usual case: every gradient
         present, one step count) is left to one compiled call over many segments: it returns
-        False, and the caller updates :meth:`whole_inputs` and then calls :func:`advance_whole`.
+        False, and the caller updates the buffers of :meth:`whole_inputs` and counts the update
+        with :func:`advance_whole`.
         """
         present = self.collect_grads()
         if defer_whole and present is None and self.uniform and self.keys_of[0]:
@@ -399,9 +400,9 @@ class FlatSegment:
 
 
 def advance_whole(segments: list[FlatSegment], state: dict[Tensor, dict[str, Any]]) -> None:
-    """Count the update that one compiled call just applied to each of `segments`, whole. One
-    foreach op advances every step vector (an op per segment cost ~5 us each, 24 of them per step
-    on a model with 24 big tensors)."""
+    """Count the update that one compiled call applies to each of `segments`, whole (counted just
+    before the call; :func:`undo_advance` takes it back if the call fails). One foreach op advances
+    every step vector (an op per segment cost ~5 us each, 24 of them per step on 24 big tensors)."""
     next_steps = [segment.next_step() for segment in segments]
     counted = [segment.steps for segment, step in zip(segments, next_steps) if step is not None]
     if counted:
