@@ -141,13 +141,18 @@ class RuleOptimizer(Optimizer):
     def step_group(self, group: dict[str, Any]) -> None:
         """The flat path where the group is flattened, the per-tensor path for the rest."""
         flat = self._flat_groups.get(id(group["params"]))
-        if flat is None or group.get("fused") is False or (self.sparse_grads and self._sparse_step(group, flat)):
+        flat_path = flat is not None and group.get("fused") is not False
+        # a class that takes sparse gradients checks that none is: at once true when every gradient is a view of
+        # its store's buffer (the hooks put it there), which collect_grads() then need not look at again
+        in_buffers = flat_path and self.sparse_grads and self._dense_in_buffers(flat)
+        if not flat_path or (self.sparse_grads and not in_buffers and has_sparse_grad(group)):
             if flat is not None:
                 flat.dirty = True  # the per-tensor path may have created state outside the buffers
             self.step_params(group["params"], group)
             return
         if any(segment.moved() for segment in flat.segments):
             flat = self._flatten(group)  # model.to(...) or .data = ...: lay the group out again
+            in_buffers = False
         if flat.dirty:
             for segment in flat.segments:
                 segment.adopt_state(self.state)
@@ -155,7 +160,8 @@ class RuleOptimizer(Optimizer):
         compiled = group.get("fused") is True
         deferred = [
             segment for segment in flat.segments
-            if not segment.step(self.state, group, self.apply_rule, self.init_state, defer_whole=compiled)
+            if not segment.step(self.state, group, self.apply_rule, self.init_state, defer_whole=compiled,
+                                grads_in_buffer=in_buffers)
         ]
         if deferred:
             self._step_compiled(deferred, group)
@@ -174,14 +180,10 @@ class RuleOptimizer(Optimizer):
                     segment.step(self.state, group, self.apply_rule, self.init_state)
 
     @staticmethod
-    def _sparse_step(group: dict[str, Any], flat: FlatGroup) -> bool:
-        """True when a sparse gradient sends the group per tensor. Gradients that are views of a
-        store's buffer (the hook put them there) are dense: that check is one C-level pass."""
-        if not flat.per_tensor and all(segment.holds_dense_grads() for segment in flat.segments):
-            return False
-        for segment in flat.segments:
-            segment.grads_checked = False  # a partial answer: collect_grads() must look for itself
-        return has_sparse_grad(group)
+    def _dense_in_buffers(flat: FlatGroup) -> bool:
+        """True when every gradient of the flat group is a view of its store's buffer or a dense in-place
+        one: then none is sparse, decided with one C-level pass per segment."""
+        return not flat.per_tensor and all(segment.holds_dense_grads() for segment in flat.segments)
 
     def step_params(self, params: list[Tensor], group: dict[str, Any]) -> None:
         """The reference path: the rule applied to each parameter that has a gradient."""

@@ -171,7 +171,6 @@ class FlatSegment:
         self.step_of: list[float | None] = [None] * len(params)
         self.keys_of: list[tuple[str, ...]] = [()] * len(params)
         self.uniform = True
-        self.grads_checked = False  # holds_dense_grads() found every gradient in the buffer, this step
 
     @classmethod
     def over(cls, store: FlatStore, first: int, last: int) -> FlatSegment:
@@ -198,23 +197,22 @@ class FlatSegment:
         if self.in_place:
             grad = self.params[0].grad
             return grad is None or not grad.is_sparse
-        self.grads_checked = self._grads_in_buffer()  # collect_grads() of this step need not look again
-        return self.grads_checked
+        return self._grads_in_buffer()
 
     def _grads_in_buffer(self) -> bool:
         """Every `.grad` is its view of the grad buffer (the hooks put them there): one C-level pass."""
         return all(map(operator.is_, map(_GRAD, self.params), self.grad_views))
 
-    def collect_grads(self) -> list[bool] | None:
-        """Bring every dense gradient into the flat grad buffer; None means all are there.
+    def collect_grads(self, in_buffer: bool = False) -> list[bool] | None:
+        """Bring every dense gradient into the flat grad buffer; None means all are there (known
+        without looking when `in_buffer`).
 
         Otherwise returns which parameters have a gradient this step. Sparse gradients raise, as
         the per-tensor path does. An in-place segment uses the gradient where it lies.
         """
         if self.in_place:
             return self._grad_where_it_lies()
-        if self.grads_checked or self._grads_in_buffer():
-            self.grads_checked = False
+        if in_buffer or self._grads_in_buffer():
             return None
         grads = list(map(_GRAD, self.params))
         present, targets, sources = [], [], []
@@ -298,15 +296,17 @@ class FlatSegment:
         rule: Rule,
         init_state: InitState,
         defer_whole: bool = False,
+        grads_in_buffer: bool = False,
     ) -> bool:
         """Apply `rule` once per run of this segment; returns True when done.
 
         With `defer_whole`, a segment that is one started run (the usual case: every gradient
         present, one step count) is left to one compiled call over many segments: it returns
         False, and the caller updates the buffers of :meth:`whole_inputs` and counts the update
-        with :func:`advance_whole`.
+        with :func:`advance_whole`. `grads_in_buffer`: the caller has just seen that every gradient
+        of this store segment is a view of its buffer.
         """
-        present = self.collect_grads()
+        present = self.collect_grads(in_buffer=grads_in_buffer)
         if defer_whole and present is None and self.uniform and self.keys_of[0]:
             return False
         for first, last in self.runs(present):
