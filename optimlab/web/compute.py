@@ -308,8 +308,8 @@ class ScenePool:
 
     def start(self) -> None:
         """Spawn and warm every worker now (the first visitor should not wait for imports)."""
-        for future in [self.executor().submit(_warm_worker) for _ in range(self.workers)]:
-            future.result()
+        for future in [self.executor().submit(os.getpid) for _ in range(self.workers)]:
+            future.result()  # a worker takes tasks once its initializer has warmed it up
 
     def scene_json(self, request: TraceRequest, max_seconds: float) -> bytes:
         """:func:`scene_json` in a worker process."""
