@@ -33,8 +33,8 @@ from .allowlist import adjustable, check_landscape
 from .limits import MAX_MESSAGE, BodySizeLimit, clip, validation_content
 from .models import (MAX_BODY_BYTES, MAX_RESOLUTION, MAX_SECONDS, MIN_RESOLUTION, LandscapeSummary, OptimizerInfo,
                      ScheduleInfo, SurfaceResponse, TraceRequest, TraceResponse)
+from .pages import STATIC_DIR, add_page
 
-STATIC_DIR = Path(__file__).parent / "static"
 DEFAULT_LANDSCAPE = "valley"  # the first preset's (static/presets.js), surfaced during warm-up
 DEFAULT_RESOLUTION = 121
 
@@ -126,9 +126,7 @@ def create_app(*, max_seconds: float = MAX_SECONDS, workers: int = 2, queue_seco
         message = clip(str(error.detail), MAX_MESSAGE)
         return JSONResponse(status_code=error.status_code, content={"message": message, "detail": message})
 
-    @app.get("/", include_in_schema=False)
-    def index() -> FileResponse:
-        return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+    add_page(app, "/", "index.html")
 
     @app.get("/vendor/plotly.min.js", include_in_schema=False)
     def plotly_js() -> FileResponse:

@@ -29,14 +29,14 @@ import json
 import math
 import threading
 import time
-from pathlib import Path
 from typing import Any, AsyncIterator, Literal
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .models import MAX_SECONDS
+from .pages import add_page
 
 MAX_EOS_STEPS = 2000
 MAX_MEASUREMENTS = 200
@@ -151,11 +151,7 @@ def run_edge_of_stability(request: EdgeOfStabilityRequest, stream: _Stream) -> N
 def create_router(max_seconds: float = MAX_SECONDS) -> APIRouter:
     """The live routes; the app includes them. ``max_seconds`` caps one stream's wall time."""
     router = APIRouter()
-    static = Path(__file__).parent / "static"
-
-    @router.get("/eos", include_in_schema=False)
-    def eos_page() -> FileResponse:
-        return FileResponse(static / "eos.html", headers={"Cache-Control": "no-cache"})
+    add_page(router, "/eos", "eos.html")
 
     @router.post("/api/live/eos", tags=["live"], response_class=StreamingResponse,
                  responses={200: {"content": {"application/x-ndjson": {}}}})

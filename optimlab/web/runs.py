@@ -23,6 +23,8 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse
 
+from .pages import add_page
+
 MAX_LISTED = 500
 MAX_PICKED = 8
 MAX_POINTS = 1000
@@ -115,11 +117,7 @@ def write_report(ids: list[int]) -> str:
 
 def create_router() -> APIRouter:
     router = APIRouter()
-    static = Path(__file__).parent / "static"
-
-    @router.get("/runs", include_in_schema=False)
-    def runs_page() -> FileResponse:
-        return FileResponse(static / "runs.html", headers={"Cache-Control": "no-cache"})
+    add_page(router, "/runs", "runs.html")
 
     @router.get("/api/runs", tags=["runs"])
     async def stored_runs(request: Request, limit: int = Query(MAX_LISTED, ge=1, le=MAX_LISTED)) -> dict[str, Any]:

@@ -25,15 +25,14 @@ after it is not trained; the grid, at most 41 x 41 evaluations, is computed in a
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .live import FullBatchOptimizer, finite_or_none
 from .models import MAX_SECONDS
+from .pages import add_page
 
 MAX_SLICE_STEPS = 2000
 MAX_SNAPSHOTS = 200
@@ -144,11 +143,7 @@ def run_slice(request: SliceRequest, max_seconds: float) -> dict[str, Any]:
 def create_router(max_seconds: float = MAX_SECONDS) -> APIRouter:
     """The /slice page and POST /api/live/slice; ``max_seconds`` caps one request's training time."""
     router = APIRouter()
-    static = Path(__file__).parent / "static"
-
-    @router.get("/slice", include_in_schema=False)
-    def slice_page() -> FileResponse:
-        return FileResponse(static / "slice.html", headers={"Cache-Control": "no-cache"})
+    add_page(router, "/slice", "slice.html")
 
     @router.post("/api/live/slice", tags=["live"])
     async def loss_slice(body: SliceRequest, request: Request) -> dict[str, Any]:
