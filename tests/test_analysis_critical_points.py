@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from optimlab.analysis.convexity import check_convexity
-from optimlab.analysis.critical_points import find_critical_points, nearest_critical_point
+from optimlab.analysis.critical_points import find_critical_points, nearest_critical_point, nearest_critical_points
 from optimlab.analysis.hessian import classify_critical_point, condition_number
+from optimlab.engine.fast_trajectory import ANALYTIC, analytic_of
 from optimlab.landscapes import get_landscape
 
 
@@ -144,13 +145,10 @@ def test_convexity_finds_negative_curvature_of_the_saddle():
     assert verdict.min_eigenvalue == pytest.approx(-2.0)
 
 
-@pytest.mark.parametrize("name", sorted(__import__("optimlab.engine.fast_trajectory", fromlist=["ANALYTIC"]).ANALYTIC))
+@pytest.mark.parametrize("name", sorted(ANALYTIC))
 def test_newton_on_closed_form_gradient_finds_what_autograd_newton_finds(name):
     """The playground's Newton search (difference Hessian of the closed-form gradient) against the
     autograd one, from a 7 x 7 (1-D: 15) grid of starts: the same critical point, kind and value."""
-    from optimlab.analysis.critical_points import nearest_critical_points
-    from optimlab.engine.fast_trajectory import analytic_of
-
     landscape = get_landscape(name)
     axes = [np.linspace(low, high, 7 if landscape.dim == 2 else 15) for low, high in landscape.bounds]
     starts = [list(p) for p in (np.stack(np.meshgrid(*axes), -1).reshape(-1, landscape.dim))]
