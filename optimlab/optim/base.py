@@ -11,7 +11,6 @@ flat buffers and the rule compiled by ``torch.compile``, one call per param grou
 from __future__ import annotations
 
 import operator
-import types
 import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from torch import Tensor
 from torch.optim import Optimizer
 
 from . import flat as flat_layout
+from .compiled import CompiledRule, SteadyStep, compile_rule
 from .flat import FlatSegment, plan_segments
 from .validate import check_betas, check_lr, check_nonnegative, check_unit_interval, check_unsupported_flag
 
@@ -57,6 +57,7 @@ class FlatGroup:
     segments: list[FlatSegment]
     per_tensor: list[Tensor] = field(default_factory=list)
     dirty: bool = True  # per-parameter state may hold tensors that are not views of the buffers
+    steady: SteadyStep | None = None  # fused=True: the step repeated directly while nothing else changes
 
 
 # group keys that say how an optimizer runs, not what it computes: a state_dict may lack them
@@ -141,6 +142,11 @@ class RuleOptimizer(Optimizer):
     def step_group(self, group: dict[str, Any]) -> None:
         """The flat path where the group is flattened, the per-tensor path for the rest."""
         flat = self._flat_groups.get(id(group["params"]))
+        if flat is not None and flat.steady is not None:
+            if group.get("fused") is True and not torch.compiler.is_compiling() and flat.steady.run(group):
+                return
+            flat.steady.settle()
+            flat.steady = None
         flat_path = flat is not None and group.get("fused") is not False
         # a class that takes sparse gradients checks that none is: at once true when every gradient is a view of
         # its store's buffer (the hooks put it there), which collect_grads() then need not look at again
@@ -164,20 +170,26 @@ class RuleOptimizer(Optimizer):
                                 grads_in_buffer=in_buffers)
         ]
         if deferred:
-            self._step_compiled(deferred, group)
+            whole_group_at_once = self._step_compiled(deferred, group)
+            if whole_group_at_once and len(deferred) == len(flat.segments) and not flat.per_tensor:
+                flat.steady = SteadyStep.after(deferred, group, self._compiled())
         self.step_params(flat.per_tensor, group)
 
-    def _step_compiled(self, segments: list[FlatSegment], group: dict[str, Any]) -> None:
+    def _step_compiled(self, segments: list[FlatSegment], group: dict[str, Any]) -> bool:
         """One compiled call over every whole, started segment of a group with the same device, dtype and step (the
-        eager rule once the optimizer has compiled MAX_COMPILED_LAYOUTS layouts)."""
+        eager rule once the optimizer has compiled MAX_COMPILED_LAYOUTS layouts); True when that was one call
+        over all `segments`."""
         batches: dict[tuple, list[FlatSegment]] = defaultdict(list)
         for segment in segments:
             batches[(segment.data.device, segment.data.dtype, segment.next_step())].append(segment)
         compiled = self._compiled()
+        all_compiled = True
         for (_, _, step), members in batches.items():
             if not compiled(members, group, step, self.state):
+                all_compiled = False
                 for segment in members:
                     segment.step(self.state, group, self.apply_rule, self.init_state)
+        return all_compiled and len(batches) == 1
 
     @staticmethod
     def _dense_in_buffers(flat: FlatGroup) -> bool:
@@ -289,6 +301,7 @@ class RuleOptimizer(Optimizer):
                 group.setdefault(key, value)
             group["fused"] = fused  # a checkpoint does not change how this optimizer runs
         for flat in self._flat_groups.values():
+            flat.steady = None  # adopt_state() reads the loaded step counts
             for segment in flat.segments:
                 segment.adopt_state(self.state)
             flat.dirty = False
@@ -348,102 +361,3 @@ def zero_gradient(param: Tensor) -> None:
     else:
         grad.requires_grad_(False)
     grad.zero_()
-
-
-# input layouts compiled per optimizer. Each optimizer compiles its own copy of the code, and torch.compile keeps
-# at most 8 graphs per code object; past this many layouts (a model whose set of parameters with a gradient
-# changes from step to step) the eager rule runs.
-MAX_COMPILED_LAYOUTS = 6
-
-
-def _update_all(rule: Callable[..., None], params: list[Tensor], grads: list[Tensor],
-                states: list[dict[str, Tensor]], group: dict[str, Any], step: Tensor | None) -> None:
-    """What torch.compile turns into one call per step: `rule` on every buffer."""
-    for param, grad, state in zip(params, grads, states):
-        rule(param, grad, state, group, step=step)
-
-
-def _own_copy(function: Callable) -> Callable:
-    """`function` with a code object of its own: torch.compile counts graphs per code object."""
-    return types.FunctionType(function.__code__.replace(), function.__globals__, function.__name__)
-
-
-class CompiledRule:
-    """`rule` compiled by torch.compile into one call per step over all whole segments of a group.
-
-    One call, not one per buffer: on a CPU each call of a compiled function costs tens of
-    microseconds, and a few hundred once the memory traffic of a step has pushed torch.compile's
-    own code and data out of the caches (measured: 0.3 ms per call on 24 x 1M Adam).
-    ``lr`` and ``step`` go in as 0-d tensors on the buffers' device (refilled in place each
-    step), so schedules and the step counter never recompile; the other hyperparameters are
-    constants of the kernel (changing momentum or betas recompiles once). A layout (the sizes,
-    dtypes and state keys of the buffers) compiles once; ``dynamic=False``, because the
-    size-generic kernel ran 2x slower on a CPU (31.7 vs 17.0 ms per Adam step on 25M parameters).
-    Inductor caches compiled kernels on disk across runs (``TORCHINDUCTOR_CACHE_DIR``).
-    """
-
-    def __init__(self, rule: Callable[..., None]) -> None:
-        self.rule = rule
-        self.compiled = torch.compile(_own_copy(_update_all), dynamic=False)
-        self.layouts: set[tuple] = set()
-        self.scalars: dict[tuple[torch.device, torch.dtype], tuple[Tensor, Tensor]] = {}
-        self.broken: str | None = None  # why compiling failed: every later call runs the eager rule
-
-    def accepts(self, layout: tuple) -> bool:
-        """True when `layout` is compiled or may still be (at most MAX_COMPILED_LAYOUTS of them)."""
-        if layout in self.layouts:
-            return True
-        if len(self.layouts) >= MAX_COMPILED_LAYOUTS:
-            return False
-        self.layouts.add(layout)
-        return True
-
-    def __call__(self, segments: list[FlatSegment], group: dict[str, Any], step: float | None,
-                 state: dict[Tensor, dict[str, Any]]) -> bool:
-        """Update the whole of every segment (all on one device) in one call and count the update in
-        the segments (`state`: the optimizer's); False, touching nothing, if this layout is not compiled."""
-        if self.broken is not None:
-            return False
-        params, grads, states = map(list, zip(*(segment.whole_inputs() for segment in segments)))
-        layout = tuple((p.numel(), p.dtype, g.dtype, tuple(s)) for p, g, s in zip(params, grads, states))
-        if not self.accepts(layout):
-            return False
-        first = params[0]
-        key = (first.device, first.dtype)
-        if key not in self.scalars:  # float64 on CPU keeps 1 - beta**t as exact as the per-tensor path
-            dtype = torch.float64 if first.device.type == "cpu" else first.dtype
-            self.scalars[key] = (torch.zeros((), dtype=dtype, device=first.device),
-                                 torch.zeros((), dtype=dtype, device=first.device))
-        lr, step_tensor = self.scalars[key]
-        lr.fill_(group["lr"])
-        hyper = {name: value for name, value in group.items() if name != "params"}
-        hyper["lr"] = lr
-        if step is not None:
-            step_tensor.fill_(step)
-        # count before the call, not after: its memory traffic pushes these Python objects out of the caches
-        # (24 x 1M Adam: 0.26 ms of bookkeeping after the call)
-        flat_layout.advance_whole(segments, state)
-        try:
-            self.compiled(self.rule, params, grads, states, hyper, None if step is None else step_tensor)
-        except _compile_errors() as error:  # no C++ compiler, no Triton: the eager flat path instead
-            flat_layout.undo_advance(segments, step)
-            self.broken = str(error).strip().splitlines()[0][:300]
-            owner = type(getattr(self.rule, "__self__", self)).__name__
-            warnings.warn(f"{owner}: fused=True could not compile the update rule ({self.broken}); this optimizer "
-                          f"runs the same rule eagerly on its flat buffers (as fused=None) instead", stacklevel=7)
-            return False
-        return True
-
-
-def _compile_errors() -> tuple[type[BaseException], ...]:
-    """What torch.compile raises when it cannot build a kernel here (InductorError is torch >= 2.6's)."""
-    import torch._dynamo.exc
-    import torch._inductor.exc
-
-    inductor_error = getattr(torch._inductor.exc, "InductorError", None)
-    return (torch._dynamo.exc.BackendCompilerFailed,) + ((inductor_error,) if inductor_error else ())
-
-
-def compile_rule(rule: Callable[..., None]) -> CompiledRule:
-    """The rule compiled into one call per step (see :class:`CompiledRule`)."""
-    return CompiledRule(rule)

@@ -235,9 +235,9 @@ class FlatSegment:
             return [False]
         if grad.layout != torch.strided:
             raise RuntimeError("optimlab optimizers do not support sparse gradients")
-        # a view; a copy only for an odd-strided gradient. `.grad` itself never requires grad unless
-        # backward ran with create_graph=True, and the rule only reads it
-        self.grad = grad.view(-1) if grad.is_contiguous() and not grad.requires_grad else grad.detach().reshape(-1)
+        # the gradient itself (its shape; the rule sees it flat); a copy only for an odd-strided gradient. `.grad`
+        # itself never requires grad unless backward ran with create_graph=True, and the rule only reads it
+        self.grad = grad if grad.is_contiguous() and not grad.requires_grad else grad.detach().reshape(-1)
         return None
 
     def adopt_state(self, state: dict[Tensor, dict[str, Any]]) -> None:
@@ -347,6 +347,8 @@ class FlatSegment:
         """Parameters first..last-1 were updated: advance their step (unless `counted` already did it
         in the step vector) and bind any state the rule created."""
         whole = first == 0 and last == len(self.params)
+        if not self.in_place:
+            mark_changed(self.params if whole else self.params[first:last])
         if next_step is not None and not counted:
             if whole:  # the common case, without slicing: this runs once per segment per step
                 self.steps += 1
@@ -363,11 +365,12 @@ class FlatSegment:
         """The eager rule over [start, end) in cache-sized chunks on a CPU (each op of the rule then
         re-reads its inputs from cache, as the per-tensor path does with small tensors)."""
         chunk = EAGER_CHUNK if self.data.device.type == "cpu" else end - start
+        grad = self.grad.view(-1)
         new_keys = keys
         for begin in range(start, max(end, start + 1), max(chunk, 1)):  # an empty run still runs once
             stop = min(begin + chunk, end)
             chunk_state = {key: self.states[key][begin:stop] for key in keys}
-            rule(self.data[begin:stop], self.grad[begin:stop], chunk_state, group, step=step)
+            rule(self.data[begin:stop], grad[begin:stop], chunk_state, group, step=step)
             for key, value in chunk_state.items():  # state the rule created (SGD's first velocity)
                 if key not in keys:
                     self._state_slice(key, value.dtype)[begin:stop].copy_(value)
@@ -399,16 +402,25 @@ class FlatSegment:
         return False
 
 
+def mark_changed(params: list[Tensor]) -> None:
+    """Bump the autograd version counters of gathered parameters after their update: their data is a view
+    set through ``.data``, so a write to the store's buffer does not count as an in-place change of the
+    parameter, and a graph that saved one would silently use the new values in backward instead of
+    raising "modified by an inplace operation", as it does after torch.optim's default step."""
+    try:
+        torch.autograd.graph.increment_version(params)
+    except (AttributeError, TypeError):  # torch < 2.5: one tensor at a time
+        for param in params:
+            torch._C._increment_version(param)
+
+
 def advance_whole(segments: list[FlatSegment], state: dict[Tensor, dict[str, Any]]) -> None:
-    """Count the update that one compiled call applies to each of `segments`, whole (counted just
-    before the call; :func:`undo_advance` takes it back if the call fails). One foreach op advances
-    every step vector (an op per segment cost ~5 us each, 24 of them per step on 24 big tensors)."""
-    next_steps = [segment.next_step() for segment in segments]
-    counted = [segment.steps for segment, step in zip(segments, next_steps) if step is not None]
-    if counted:
-        torch._foreach_add_(counted, 1)
-    for segment, step in zip(segments, next_steps):
-        segment._advance(0, len(segment.params), state, segment.keys_of[0], step, counted=True)
+    """Count, in the segments' Python bookkeeping, the update that one compiled call applies to each of
+    `segments`, whole; the call itself advances their step vectors. Done just before the call (its
+    memory traffic would push these objects out of the caches); :func:`undo_advance` takes it back
+    if the call fails to compile."""
+    for segment in segments:
+        segment._advance(0, len(segment.params), state, segment.keys_of[0], segment.next_step(), counted=True)
         segment._release_grad()
 
 
@@ -416,7 +428,6 @@ def undo_advance(segments: list[FlatSegment], step: float | None) -> None:
     """Take back :func:`advance_whole` of `segments` (whose update, number `step`, did not happen)."""
     if step is None:
         return
-    torch._foreach_sub_([segment.steps for segment in segments], 1)
     for segment in segments:
         segment.step_of[:] = [step - 1] * len(segment.params)
 
