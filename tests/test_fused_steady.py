@@ -2,7 +2,7 @@
 
 Every test runs the same loop on torch.optim and compares parameters and step counts (float64,
 rtol 1e-10), with a group that holds both kinds of segment (two in-place tensors and three
-gathered ones, COMPILED_BIG_NUMEL lowered to 40), and checks that the direct call really ran.
+gathered ones: the size rule lowered to 40 elements), and checks that the direct call really ran.
 """
 
 import pytest
@@ -21,6 +21,7 @@ STEPS = 20
 @pytest.fixture(autouse=True)
 def mixed_layout(monkeypatch):
     monkeypatch.setattr(flat, "COMPILED_BIG_NUMEL", 40)
+    monkeypatch.setattr(flat, "BIG_NUMEL", 40)
 
 
 @pytest.fixture
@@ -170,3 +171,23 @@ def test_step_coefficients_are_shared_only_when_nothing_changes_them(write_betwe
     assert _scalar_once_calls(graph_module) == 3 - removed
     for a, b in zip(_evaluate(graph_module), expected):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("fused", [True, None])
+def test_no_gradient_outlives_zero_grad(fused, direct_steps):
+    """The optimizer keeps no reference to a step's gradients: zero_grad() frees the in-place parameters' own
+    gradient tensors, after the full compiled step (step 2) as after a direct one (step 4)."""
+    import gc
+    import weakref
+
+    params = _params()
+    opt = oo.Adam(params, lr=0.01, fused=fused)
+    for step in range(4):
+        opt.zero_grad()
+        _backward(params, step)
+        opt.step()
+        gradients = [weakref.ref(p.grad) for p in params[:2]]
+        opt.zero_grad()
+        gc.collect()
+        assert [g() for g in gradients] == [None, None], f"step {step + 1}"
+    assert direct_steps == ([True] * 2 if fused else [])

@@ -22,7 +22,7 @@ from torch import Tensor
 from torch.optim import Optimizer
 
 from . import flat as flat_layout
-from .compiled import CompiledRule, SteadyStep, compile_rule
+from .compiled import CompiledCall, CompiledRule, SteadyStep, compile_rule
 from .flat import FlatSegment, plan_segments
 from .validate import check_betas, check_lr, check_nonnegative, check_unit_interval, check_unsupported_flag
 
@@ -170,26 +170,26 @@ class RuleOptimizer(Optimizer):
                                 grads_in_buffer=in_buffers)
         ]
         if deferred:
-            whole_group_at_once = self._step_compiled(deferred, group)
-            if whole_group_at_once and len(deferred) == len(flat.segments) and not flat.per_tensor:
-                flat.steady = SteadyStep.after(deferred, group, self._compiled())
+            call = self._step_compiled(deferred, group)
+            if call is not None and len(deferred) == len(flat.segments) and not flat.per_tensor:
+                flat.steady = SteadyStep.after(deferred, group, call, self._compiled())
         self.step_params(flat.per_tensor, group)
 
-    def _step_compiled(self, segments: list[FlatSegment], group: dict[str, Any]) -> bool:
+    def _step_compiled(self, segments: list[FlatSegment], group: dict[str, Any]) -> CompiledCall | None:
         """One compiled call over every whole, started segment of a group with the same device, dtype and step (the
-        eager rule once the optimizer has compiled MAX_COMPILED_LAYOUTS layouts); True when that was one call
-        over all `segments`."""
+        eager rule once the optimizer has compiled MAX_COMPILED_LAYOUTS layouts); that call when it was one
+        call over all `segments`."""
         batches: dict[tuple, list[FlatSegment]] = defaultdict(list)
         for segment in segments:
             batches[(segment.data.device, segment.data.dtype, segment.next_step())].append(segment)
         compiled = self._compiled()
-        all_compiled = True
+        calls = []
         for (_, _, step), members in batches.items():
-            if not compiled(members, group, step, self.state):
-                all_compiled = False
+            calls.append(compiled(members, group, step, self.state))
+            if calls[-1] is None:
                 for segment in members:
                     segment.step(self.state, group, self.apply_rule, self.init_state)
-        return all_compiled and len(batches) == 1
+        return calls[0] if len(calls) == 1 else None
 
     @staticmethod
     def _dense_in_buffers(flat: FlatGroup) -> bool:

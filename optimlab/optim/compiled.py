@@ -60,6 +60,15 @@ class DirectCall(NamedTuple):
     order: list[int]
 
 
+class CompiledCall(NamedTuple):
+    """What one call of a :class:`CompiledRule` ran: its graph, if that can be called directly, and its
+    inputs, with the gradients of its segments (kept by nobody once the step is over)."""
+
+    direct: DirectCall | None
+    inputs: list[Tensor]
+    grads: list[Tensor]
+
+
 def _inductor_recording(graphs: list[tuple[Callable, list[int]]], graph: torch.fx.GraphModule,
                         example_inputs: list[Tensor]) -> Callable:
     """torch.compile's default backend (inductor), recording each compiled graph with the ids of the
@@ -166,9 +175,6 @@ class CompiledRule:
         self.layouts: set[tuple] = set()
         self.scalars: dict[tuple[torch.device, torch.dtype], tuple[Tensor, Tensor]] = {}
         self.direct: dict[tuple, DirectCall | None] = {}  # (layout, other hyperparameters) -> its graph
-        self.last_direct: DirectCall | None = None  # the graph of the last call, if it can be called directly
-        self.last_inputs: list[Tensor] = []  # and its inputs, with the gradients of its segments
-        self.last_grads: list[Tensor] = []
         self.broken: str | None = None  # why compiling failed: every later call runs the eager rule
 
     def accepts(self, layout: tuple) -> bool:
@@ -191,18 +197,20 @@ class CompiledRule:
         return self.scalars[key]
 
     def __call__(self, segments: list[FlatSegment], group: dict[str, Any], step: float | None,
-                 state: dict[Tensor, dict[str, Any]]) -> bool:
+                 state: dict[Tensor, dict[str, Any]]) -> CompiledCall | None:
         """Update the whole of every segment (all on one device) in one call and count the update in
-        the segments (`state`: the optimizer's); False, touching nothing, if this layout is not compiled."""
-        self.last_direct = None
+        the segments (`state`: the optimizer's); None, touching nothing, if this layout is not compiled."""
         if self.broken is not None:
-            return False
+            return None
         params, grads, states = map(list, zip(*(segment.whole_inputs() for segment in segments)))
         counters = [segment.steps for segment in segments] if step is not None else []
+        # the step vectors live on the CPU: a graph over CPU buffers advances them; a GPU graph leaves them to
+        # one eager op (a CPU write inside a GPU graph is a device sync)
+        eager_counters, counters = (counters, []) if params[0].device.type != "cpu" else ([], counters)
         layout = (step is None,) + tuple((p.numel(), p.dtype, g.dtype, tuple(g.shape), tuple(s), len(segment.params))
                                          for p, g, s, segment in zip(params, grads, states, segments))
         if not self.accepts(layout):
-            return False
+            return None
         lr, step_tensor = self.scalar_tensors(params[0])
         lr.fill_(group["lr"])
         hyper = {name: value for name, value in group.items() if name != "params"}
@@ -212,20 +220,22 @@ class CompiledRule:
         # count before the call, not after: its memory traffic pushes these Python objects out of the caches
         # (24 x 1M Adam: 0.26 ms of bookkeeping after the call)
         flat_layout.advance_whole(segments, state)
+        if eager_counters:
+            torch._foreach_add_(eager_counters, 1)
         compiled_before = len(self.graphs)
         try:
             self.compiled(self.rule, params, grads, states, hyper, None if step is None else step_tensor, counters)
         except _compile_errors() as error:  # no C++ compiler, no Triton: the eager flat path instead
+            if eager_counters:
+                torch._foreach_sub_(eager_counters, 1)
             flat_layout.undo_advance(segments, step)
             self.broken = str(error).strip().splitlines()[0][:300]
             owner = type(getattr(self.rule, "__self__", self)).__name__
             warnings.warn(f"{owner}: fused=True could not compile the update rule ({self.broken}); this optimizer "
                           f"runs the same rule eagerly on its flat buffers (as fused=None) instead", stacklevel=7)
-            return False
+            return None
         inputs = _rule_inputs(params, grads, states, (lr, step_tensor), counters)
-        self.last_direct = self._direct_call((layout, _constants(group)), compiled_before, inputs)
-        self.last_inputs, self.last_grads = inputs, grads
-        return True
+        return CompiledCall(self._direct_call((layout, _constants(group)), compiled_before, inputs), inputs, grads)
 
     def _direct_call(self, key: tuple, compiled_before: int, inputs: list[Tensor]) -> DirectCall | None:
         """The graph the last call ran, if it was one graph traced from `inputs` alone (not split by a graph
@@ -309,19 +319,20 @@ class SteadyStep:
         self.next_step = next_step
 
     @classmethod
-    def after(cls, segments: list[FlatSegment], group: dict[str, Any], compiled: CompiledRule) -> SteadyStep | None:
-        """The steady step of a group whose whole step just ran as one compiled call over `segments`
+    def after(cls, segments: list[FlatSegment], group: dict[str, Any], call: CompiledCall,
+              compiled: CompiledRule) -> SteadyStep | None:
+        """The steady step of a group whose whole step just ran as one compiled `call` over `segments`
         (None where it cannot be repeated directly: no single graph, a device other than the CPU, a
         hyperparameter that is a tensor, a gradient that is not a contiguous dense view)."""
-        direct = compiled.last_direct
+        direct = call.direct
         if direct is None or _constants(group) is None or segments[0].data.device.type != "cpu":
             return None
         for segment in segments:
             grad = segment.params[0].grad if segment.in_place else None
             if grad is not None and (grad.requires_grad or not grad.is_contiguous()):
                 return None  # the full step used a copy of this gradient (create_graph=True, odd strides)
-        return cls(segments, group, direct, compiled.last_inputs, compiled.last_grads,
-                   compiled.scalar_tensors(segments[0].data), segments[0].next_step())
+        return cls(segments, group, direct, call.inputs, call.grads, compiled.scalar_tensors(segments[0].data),
+                   segments[0].next_step())
 
     def run(self, group: dict[str, Any]) -> bool:
         """The step, if the group is still in the state this was built in (see the class); False, touching
@@ -344,7 +355,8 @@ class SteadyStep:
         self.lr.fill_(group["lr"])
         if self.next_step is not None:
             self.step_tensor.fill_(self.next_step)
-        flat_layout.mark_changed(self.store_params)
+        if self.store_params:
+            flat_layout.mark_changed(self.store_params)
         values = grads + self.others
         self.function(*map(values.__getitem__, self.order))  # advances the step vectors too
         if self.next_step is not None:
