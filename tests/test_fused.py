@@ -128,6 +128,22 @@ def test_eager_chunks_across_parameter_boundaries_match_torch(name, kwargs, monk
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
 
 
+def test_eager_chunk_is_a_sixteenth_of_the_last_level_cache_per_buffer(tmp_path, monkeypatch):
+    from optimlab.optim import flat
+
+    for index, size in enumerate(["48K", "1024K", "32768K\n"]):
+        (tmp_path / f"index{index}").mkdir()
+        (tmp_path / f"index{index}" / "size").write_text(size)
+    assert flat.last_level_cache_bytes(str(tmp_path)) == 32 << 20
+    assert flat.last_level_cache_bytes(str(tmp_path / "none")) is None
+    monkeypatch.setattr(flat, "_CACHE_BYTES", 32 << 20)
+    assert [flat.eager_chunk(size) for size in (4, 8, 2)] == [1 << 19, 1 << 18, 1 << 20]  # 2 MiB per buffer
+    monkeypatch.setattr(flat, "_CACHE_BYTES", 3 << 20)  # 3 MiB / 16 = 192 KiB: the power of two below
+    assert flat.eager_chunk(4) == 1 << 15
+    monkeypatch.setattr(flat, "_CACHE_BYTES", None)  # unknown: 1 MiB per buffer
+    assert flat.eager_chunk(4) == 1 << 18
+
+
 def _mixed_layout_run(cls, kwargs, *, skip_every=0, steps=12, **extra):
     """Two in-place parameters of different sizes and three gathered ones in one group (COMPILED_BIG_NUMEL
     lowered to 40 elements), float32; with `skip_every`, parameter 1 gets no gradient every that many steps."""

@@ -31,16 +31,19 @@ parameter without a gradient splits the runs and is skipped, as torch skips it.
 
 from __future__ import annotations
 
+import glob
 import operator
 import weakref
 from collections import defaultdict
+from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import torch
 from torch import Tensor
 
 _GRAD = operator.attrgetter("grad")
-EAGER_CHUNK = 1 << 18  # elements per eager chunk on a CPU: 1 MiB of float32 per buffer
+# elements per eager chunk on a CPU; None: eager_chunk() derives it from the size of the CPU's last-level cache
+EAGER_CHUNK: int | None = None
 # Parameters with at least this many elements are updated in place instead of gathered. Gathering costs a
 # copy of each fresh gradient in the hook (~8 bytes per element, cheap only while the gradient is in cache);
 # an in-place segment costs an eager rule call per tensor per step (tens of us; under fused=True all whole
@@ -364,7 +367,7 @@ class FlatSegment:
     def _eager_run(self, start: int, end: int, keys: tuple[str, ...], group: dict, rule: Rule, step) -> tuple:
         """The eager rule over [start, end) in cache-sized chunks on a CPU (each op of the rule then
         re-reads its inputs from cache, as the per-tensor path does with small tensors)."""
-        chunk = EAGER_CHUNK if self.data.device.type == "cpu" else end - start
+        chunk = eager_chunk(self.data.element_size()) if self.data.device.type == "cpu" else end - start
         grad = self.grad.view(-1)
         new_keys = keys
         for begin in range(start, max(end, start + 1), max(chunk, 1)):  # an empty run still runs once
@@ -400,6 +403,37 @@ class FlatSegment:
             self.grad.zero_()
             return True
         return False
+
+
+def last_level_cache_bytes(caches: str = "/sys/devices/system/cpu/cpu0/cache") -> int | None:
+    """The size of the CPU's largest cache (Linux sysfs: `caches`/index*/size, e.g. "32768K"), None where
+    it cannot be read."""
+    sizes = []
+    for path in glob.glob(f"{caches}/index*/size"):
+        try:
+            text = Path(path).read_text().strip().upper()
+        except OSError:
+            continue
+        scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
+        digits = text.rstrip("KMG")
+        if digits.isdigit():
+            sizes.append(int(digits) * scale)
+    return max(sizes) if sizes else None
+
+
+_CACHE_BYTES = last_level_cache_bytes()
+
+
+def eager_chunk(element_size: int) -> int:
+    """Elements per chunk of the eager flat path on a CPU: 1/16 of the last-level cache per buffer, so the
+    chunks of the 3-6 buffers a rule touches (and its temporaries) stay in cache from one op of the rule to
+    the next; 1 MiB per buffer where the cache size is unknown. On this 2-core EPYC (32 MiB L3: 2^19
+    float32 elements), 24 x 1M, step ms at 2^18 / 2^19 / 2^20 elements: SGD-momentum 13.7 / 12.1 / 11.1,
+    Adam 28.9 / 28.2 / 30.8, Adagrad 19.3 / 17.8 / 18.8, RMSprop 22.6 / 19.6 / 20.0."""
+    if EAGER_CHUNK is not None:
+        return EAGER_CHUNK
+    chunk_bytes = _CACHE_BYTES // 16 if _CACHE_BYTES else 1 << 20
+    return 1 << max(14, (chunk_bytes // element_size).bit_length() - 1)
 
 
 def mark_changed(params: list[Tensor]) -> None:
