@@ -51,6 +51,15 @@ def _backward(params, step, skip=()):
     sum(terms, torch.zeros((), dtype=torch.float64)).backward()
 
 
+def _steps(params, opt, steps):
+    """The plain loop, yielding after each step."""
+    for step in range(steps):
+        opt.zero_grad()
+        _backward(params, step)
+        opt.step()
+        yield step
+
+
 def _run(cls, kwargs, event=None, steps=STEPS, **extra):
     params = _params()
     opt = cls(params, **kwargs, **extra)
@@ -126,10 +135,8 @@ def test_a_step_counts_as_an_in_place_change_so_autograd_sees_it(fused, direct_s
     update: in place and gathered parameters alike (the latter's data is a view set through .data)."""
     params = _params()
     opt = oo.Adam(params, lr=0.01, fused=fused)
-    for step in range(4):
-        opt.zero_grad()
-        _backward(params, step)
-        opt.step()
+    for _ in _steps(params, opt, 4):
+        pass
     saved_for_backward = sum((p * p).sum() for p in params)  # p * p saves p
     opt.zero_grad()
     _backward(params, 4)
@@ -182,10 +189,7 @@ def test_no_gradient_outlives_zero_grad(fused, direct_steps):
 
     params = _params()
     opt = oo.Adam(params, lr=0.01, fused=fused)
-    for step in range(4):
-        opt.zero_grad()
-        _backward(params, step)
-        opt.step()
+    for step in _steps(params, opt, 4):
         gradients = [weakref.ref(p.grad) for p in params[:2]]
         opt.zero_grad()
         gc.collect()
