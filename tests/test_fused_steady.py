@@ -129,6 +129,27 @@ def test_anything_but_the_gradients_and_lr_changing_takes_the_full_step(name, kw
     assert direct_steps == (expected[name] if isinstance(expected, dict) else expected)
 
 
+@pytest.mark.parametrize("index", [0, 2], ids=["in-place", "gathered"])
+def test_a_sparse_gradient_in_the_steady_state_raises_like_torch(index, direct_steps):
+    params = _params()
+    opt = oo.Adam(params, lr=0.01, fused=True)
+    for _ in _steps(params, opt, 4):
+        pass
+    opt.zero_grad()
+    _backward(params, 4)
+    before = [p.detach().clone() for p in params]
+    params[index].grad = params[index].grad.to_sparse()
+    with pytest.raises(RuntimeError, match="sparse gradients"):
+        opt.step()
+    torch_params = [p.detach().clone().requires_grad_() for p in params]
+    torch_params[index].grad = params[index].grad
+    with pytest.raises(RuntimeError, match="sparse gradients"):
+        torch.optim.Adam(torch_params, lr=0.01).step()
+    assert direct_steps == [True, True, False]
+    for a, b in zip(params, before):
+        assert torch.equal(a.detach(), b)  # nothing was updated
+
+
 @pytest.mark.parametrize("fused", [True, None])
 def test_a_step_counts_as_an_in_place_change_so_autograd_sees_it(fused, direct_steps):
     """As after torch.optim's default step, a graph that saved a parameter refuses to backward after an

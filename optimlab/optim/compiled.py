@@ -34,7 +34,7 @@ from .flat import FlatSegment
 MAX_COMPILED_LAYOUTS = 6
 
 _GRAD = operator.attrgetter("grad")
-_REQUIRES_GRAD = operator.attrgetter("requires_grad")
+_LAYOUT_AND_REQUIRES_GRAD = operator.attrgetter("layout", "requires_grad")
 
 
 def _update_all(rule: Callable[..., None], params: list[Tensor], grads: list[Tensor],
@@ -288,8 +288,8 @@ class SteadyStep:
 
     * every parameter's data still lies where it did (no ``model.to()``, no ``.data = ...``);
     * every gathered parameter's ``.grad`` is its view of the store's buffer (the hooks put it there);
-    * every in-place parameter has a dense, contiguous gradient with the dtype, device and shape it
-      had, not requiring grad;
+    * every in-place parameter has a dense, contiguous gradient that does not require grad (torch
+      keeps a ``.grad`` at its parameter's shape, dtype and device);
     * every hyperparameter but ``lr`` is what the graph was compiled with.
 
     It counts the step in the segments' step vectors (``state['step']``) as the full step does;
@@ -307,11 +307,12 @@ class SteadyStep:
         self.store_params = [param for segment in stores for param in segment.params]
         self.store_grads = [view for segment in stores for view in segment.grad_views]
         self.in_place_params = [segment.params[0] for segment in segments if segment.in_place]
-        # the graph's inputs are `flat gradients of this step + others`, picked in the graph's order
-        flat_grads = [grad for segment, grad in zip(segments, grads_used) if segment.in_place]
-        ids = {id(value): index for index, value in enumerate(flat_grads)}
+        self.plain_dense = [(torch.strided, False)] * len(self.in_place_params)
+        # the graph's inputs are `the in-place parameters' gradients of this step + others`, in the graph's order
+        fresh = [grad for segment, grad in zip(segments, grads_used) if segment.in_place]
+        ids = {id(value): index for index, value in enumerate(fresh)}
         others = [value for value in inputs if id(value) not in ids]
-        ids.update({id(value): len(flat_grads) + index for index, value in enumerate(others)})
+        ids.update({id(value): len(fresh) + index for index, value in enumerate(others)})
         self.others = others
         self.order = [ids[id(inputs[index])] for index in direct.order]
         self.group_then = dict(group)  # hashable values only (see after()): equal means the same graph
@@ -345,9 +346,11 @@ class SteadyStep:
         # one, its layout (sparse), its strides and, after backward(create_graph=True), requires_grad
         grads = list(map(_GRAD, self.in_place_params))
         try:
-            if not all(map(Tensor.is_contiguous, grads)) or any(map(_REQUIRES_GRAD, grads)):
+            if list(map(_LAYOUT_AND_REQUIRES_GRAD, grads)) != self.plain_dense:
                 return False
-        except (TypeError, RuntimeError):  # no gradient this step (None), or a sparse one
+        except AttributeError:  # a parameter without a gradient this step
+            return False
+        if not all(map(Tensor.is_contiguous, grads)):
             return False
         self.group_then["lr"] = group["lr"]
         if group != self.group_then:
