@@ -120,21 +120,31 @@ class Setup:
 
 def measure(algorithm: str, layout: tuple[int, int], device: torch.device, rounds: int, warmup: int,
             zero_grad_to_none: bool, accumulate: int, progress: Callable[[str], None],
-            names: list[str]) -> dict[str, Any]:
-    """Interleaved rounds of the implementations `names` on one (algorithm, layout)."""
-    setups = {}
-    for name in names:
-        began = time.perf_counter()
-        setups[name] = Setup(algorithm, name, layout, device, zero_grad_to_none, accumulate)
-        for _ in range(warmup):  # the first steps create state and, for optimlab fused, compile
-            setups[name].iteration()
-        progress(f"  {name}: built and warmed up in {time.perf_counter() - began:.1f} s")
+            names: list[str], replicas: int = 1) -> dict[str, Any]:
+    """Interleaved rounds of the implementations `names` on one (algorithm, layout).
+
+    Each implementation is built `replicas` times, the builds interleaved across implementations, and
+    round k runs replica k mod `replicas` of each: where a buffer lands in physical memory changes how
+    fast it streams (on the 2-core VM, the same torch kernel on five sets of 24 x 1M tensors allocated
+    one after the other: 8.5 to 9.0 ms, and up to 20% apart in another run), so one build per
+    implementation would favour whoever happened to get the fast pages.
+    """
+    setups: dict[str, list[Setup]] = {name: [] for name in names}
+    for replica in range(replicas):
+        shift = replica % len(names)
+        for name in names[shift:] + names[:shift]:
+            began = time.perf_counter()
+            setup = Setup(algorithm, name, layout, device, zero_grad_to_none, accumulate)
+            for _ in range(warmup):  # the first steps create state and, for optimlab fused, compile
+                setup.iteration()
+            setups[name].append(setup)
+            progress(f"  {name} #{replica + 1}: built and warmed up in {time.perf_counter() - began:.1f} s")
     whole: dict[str, list[float]] = {name: [] for name in names}
     step: dict[str, list[float]] = {name: [] for name in names}
     for round_index in range(rounds):
         shift = round_index % len(names)
         for name in names[shift:] + names[:shift]:  # rotate who goes first: no one always gets a cold cache
-            total, alone = setups[name].iteration()
+            total, alone = setups[name][round_index % replicas].iteration()
             whole[name].append(total)
             step[name].append(alone)
     del setups
@@ -171,13 +181,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             ablate = args.ablation and layout_name == "big"
             names = list(IMPLEMENTATIONS) + (ablation_names(layouts[layout_name]) if ablate else [])
             cells = measure(algorithm, layouts[layout_name], device, args.rounds, args.warmup,
-                            args.zero_grad == "none", args.accumulate, progress, names)
+                            args.zero_grad == "none", args.accumulate, progress, names, args.replicas)
             rows.append({"layout": layout_name, "tensors": layouts[layout_name][0],
                          "params_per_tensor": layouts[layout_name][1], "algorithm": algorithm, "cells": cells})
             progress(format_row(rows[-1]))
     return {**machine_description(device), "loop": {
         "zero_grad": f"set_to_none={args.zero_grad == 'none'}", "backward_calls_per_step": args.accumulate,
-        "rounds": args.rounds, "warmup_iterations": args.warmup, "in_place_from_numel": flat.BIG_NUMEL,
+        "rounds": args.rounds, "replicas": args.replicas, "warmup_iterations": args.warmup,
+        "in_place_from_numel": flat.BIG_NUMEL,
         "compiled_in_place_from_numel": flat.COMPILED_BIG_NUMEL,
         "loss": "sum_i <p_i, x>: one fresh gradient tensor per parameter per backward",
         "loss_lifetime": "loss = f(); loss.backward(); step(): alive through step(), freed by the next forward",
@@ -206,7 +217,8 @@ def format_table(result: dict[str, Any]) -> str:
         f"device: {result['device']} ({result['cpu_model']}, {result['cpu_threads']} threads), "
         f"torch {result['torch']}, "
         f"load average {result['load_average']}; loop: zero_grad({result['loop']['zero_grad']}), "
-        f"{result['loop']['backward_calls_per_step']} backward per step, {result['loop']['rounds']} rounds",
+        f"{result['loop']['backward_calls_per_step']} backward per step, {result['loop']['rounds']} rounds "
+        f"over {result['loop'].get('replicas', 1)} builds of each",
         "median ms of step() [speedup vs torch fused=True, same round]; then of the whole iteration",
         "| layout | algorithm | " + " | ".join(names) + " |",
         "|---|---|" + "---|" * len(names),
@@ -231,6 +243,9 @@ def main() -> int:
     parser.add_argument("--algorithms", default="adam,adamw,sgd-momentum")
     parser.add_argument("--rounds", type=int, default=15, help="interleaved timed rounds per row")
     parser.add_argument("--warmup", type=int, default=3, help="untimed iterations per implementation")
+    parser.add_argument("--replicas", type=int, default=3,
+                        help="independent builds of each implementation, used in turn (averages where their "
+                             "buffers land in memory)")
     parser.add_argument("--zero-grad", choices=["none", "zeros"], default="none",
                         help="none: zero_grad() (torch's default); zeros: zero_grad(set_to_none=False)")
     parser.add_argument("--accumulate", type=int, default=1, help="backward calls per step")
@@ -239,6 +254,8 @@ def main() -> int:
                              "(checks flat.BIG_NUMEL)")
     parser.add_argument("--out", default=None, help="write the JSON result here")
     args = parser.parse_args()
+    if args.replicas < 1 or args.rounds < 1:
+        parser.error("--replicas and --rounds must be at least 1")
     for name in args.layouts.split(","):
         if name not in ("many-small", "big"):
             parser.error(f"--layouts: {name!r} unknown (allowed: many-small, big)")
