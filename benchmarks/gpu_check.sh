@@ -32,7 +32,8 @@ timeout 300 "$py" -m pytest tests/test_fused_cuda.py -q -x -p no:cacheprovider -
 tail -5 "$out/cuda_tests.txt"
 
 echo "== real loop (zero_grad(), backward, step)"
-timeout 420 "$py" benchmarks/real_loop.py --device cuda --big "${BIG:-96x1812500}" --rounds "${ROUNDS:-15}" \
+# one build per implementation: several would multiply the GPU memory (and Triton compiles) by their number
+timeout 420 "$py" benchmarks/real_loop.py --device cuda --big "${BIG:-96x1812500}" --rounds "${ROUNDS:-15}" --replicas 1 \
     --out "$out/real_loop-cuda.json" > "$out/real_loop-cuda.txt" 2>&1 || status=1
 tail -12 "$out/real_loop-cuda.txt"
 

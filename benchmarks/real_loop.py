@@ -10,10 +10,13 @@ for four implementations side by side: torch foreach (torch's default), torch fu
 optimlab default (fused=None) and optimlab fused=True. Each round runs one iteration of each,
 in a rotating order, so a noisy machine slows all four alike; the table gives the median ms of
 step() alone and of the whole iteration, and the median over rounds of each one's ratio to
-torch fused=True measured in the same round.
+torch fused=True measured in the same round. Each implementation is built several times
+(`--replicas`, and afresh in each of `--blocks`), and the rounds use the builds in turn: where its
+buffers land in physical memory moves a kernel's speed by up to 20% on a VM.
 
-    PYTHONPATH=$PWD python benchmarks/real_loop.py --out benchmarks/results/real_loop-<machine>-cpu.json
-    PYTHONPATH=$PWD python benchmarks/real_loop.py --device cuda --out $OUT/real_loop-cuda.json
+    PYTHONPATH=$PWD python benchmarks/real_loop.py --rounds 18 --replicas 2 --blocks 3 \
+        --out benchmarks/results/real_loop-<machine>-cpu.json
+    PYTHONPATH=$PWD python benchmarks/real_loop.py --device cuda --replicas 1 --out $OUT/real_loop-cuda.json
 """
 
 from __future__ import annotations
@@ -120,35 +123,30 @@ class Setup:
 
 def measure(algorithm: str, layout: tuple[int, int], device: torch.device, rounds: int, warmup: int,
             zero_grad_to_none: bool, accumulate: int, progress: Callable[[str], None],
-            names: list[str], replicas: int = 1) -> dict[str, Any]:
+            names: list[str], replicas: int = 1, blocks: int = 1) -> dict[str, Any]:
     """Interleaved rounds of the implementations `names` on one (algorithm, layout).
 
-    Each implementation is built `replicas` times, the builds interleaved across implementations, and
-    round k runs replica k mod `replicas` of each: where a buffer lands in physical memory changes how
-    fast it streams (on the 2-core VM, the same torch kernel on five sets of 24 x 1M tensors allocated
-    one after the other: 8.5 to 9.0 ms, and up to 20% apart in another run), so one build per
-    implementation would favour whoever happened to get the fast pages.
+    Where a buffer lands in physical memory changes how fast it streams (on the 2-core VM, the same
+    torch kernel on five sets of 24 x 1M tensors allocated one after the other: 8.5 to 9.0 ms; up to
+    20% apart in another run), so one build per implementation would favour whoever happened to get
+    the fast pages. The rounds are split into `blocks`; each block builds every implementation
+    `replicas` times afresh (builds interleaved across implementations) and its round k runs
+    replica k mod `replicas` of each: `replicas * blocks` placements per implementation.
     """
-    setups: dict[str, list[Setup]] = {name: [] for name in names}
-    for replica in range(replicas):
-        shift = replica % len(names)
-        for name in names[shift:] + names[:shift]:
-            began = time.perf_counter()
-            setup = Setup(algorithm, name, layout, device, zero_grad_to_none, accumulate)
-            for _ in range(warmup):  # the first steps create state and, for optimlab fused, compile
-                setup.iteration()
-            setups[name].append(setup)
-            progress(f"  {name} #{replica + 1}: built and warmed up in {time.perf_counter() - began:.1f} s")
     whole: dict[str, list[float]] = {name: [] for name in names}
     step: dict[str, list[float]] = {name: [] for name in names}
-    for round_index in range(rounds):
-        shift = round_index % len(names)
-        for name in names[shift:] + names[:shift]:  # rotate who goes first: no one always gets a cold cache
-            total, alone = setups[name][round_index % replicas].iteration()
-            whole[name].append(total)
-            step[name].append(alone)
-    del setups
-    gc.collect()
+    per_block = -(-rounds // blocks)
+    for block in range(blocks):
+        setups = _build(algorithm, layout, device, warmup, zero_grad_to_none, accumulate, progress, names, replicas,
+                        block)
+        for round_index in range(block * per_block, min(rounds, (block + 1) * per_block)):
+            shift = round_index % len(names)
+            for name in names[shift:] + names[:shift]:  # rotate who goes first: no one always gets a cold cache
+                total, alone = setups[name][round_index % replicas].iteration()
+                whole[name].append(total)
+                step[name].append(alone)
+        del setups
+        gc.collect()
     cells = {}
     for name in names:
         cells[name] = {
@@ -163,6 +161,24 @@ def measure(algorithm: str, layout: tuple[int, int], device: torch.device, round
     cells["optimlab default"]["step_speedup_vs_torch_foreach"] = statistics.median(
         ref / own for ref, own in zip(step["torch foreach"], step["optimlab default"]))
     return cells
+
+
+def _build(algorithm: str, layout: tuple[int, int], device: torch.device, warmup: int, zero_grad_to_none: bool,
+           accumulate: int, progress: Callable[[str], None], names: list[str], replicas: int,
+           block: int) -> dict[str, list[Setup]]:
+    """`replicas` fresh, warmed-up builds of each implementation, interleaved."""
+    setups: dict[str, list[Setup]] = {name: [] for name in names}
+    for replica in range(replicas):
+        shift = (replica + block) % len(names)
+        for name in names[shift:] + names[:shift]:
+            began = time.perf_counter()
+            setup = Setup(algorithm, name, layout, device, zero_grad_to_none, accumulate)
+            for _ in range(warmup):  # the first steps create state and, for optimlab fused, compile
+                setup.iteration()
+            setups[name].append(setup)
+            progress(f"  {name} #{block * replicas + replica + 1}: built and warmed up in "
+                     f"{time.perf_counter() - began:.1f} s")
+    return setups
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -181,13 +197,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             ablate = args.ablation and layout_name == "big"
             names = list(IMPLEMENTATIONS) + (ablation_names(layouts[layout_name]) if ablate else [])
             cells = measure(algorithm, layouts[layout_name], device, args.rounds, args.warmup,
-                            args.zero_grad == "none", args.accumulate, progress, names, args.replicas)
+                            args.zero_grad == "none", args.accumulate, progress, names, args.replicas, args.blocks)
             rows.append({"layout": layout_name, "tensors": layouts[layout_name][0],
                          "params_per_tensor": layouts[layout_name][1], "algorithm": algorithm, "cells": cells})
             progress(format_row(rows[-1]))
     return {**machine_description(device), "loop": {
         "zero_grad": f"set_to_none={args.zero_grad == 'none'}", "backward_calls_per_step": args.accumulate,
-        "rounds": args.rounds, "replicas": args.replicas, "warmup_iterations": args.warmup,
+        "rounds": args.rounds, "replicas": args.replicas, "blocks": args.blocks, "warmup_iterations": args.warmup,
         "in_place_from_numel": flat.BIG_NUMEL,
         "compiled_in_place_from_numel": flat.COMPILED_BIG_NUMEL,
         "loss": "sum_i <p_i, x>: one fresh gradient tensor per parameter per backward",
@@ -218,7 +234,7 @@ def format_table(result: dict[str, Any]) -> str:
         f"torch {result['torch']}, "
         f"load average {result['load_average']}; loop: zero_grad({result['loop']['zero_grad']}), "
         f"{result['loop']['backward_calls_per_step']} backward per step, {result['loop']['rounds']} rounds "
-        f"over {result['loop'].get('replicas', 1)} builds of each",
+        f"over {result['loop'].get('replicas', 1) * result['loop'].get('blocks', 1)} builds of each",
         "median ms of step() [speedup vs torch fused=True, same round]; then of the whole iteration",
         "| layout | algorithm | " + " | ".join(names) + " |",
         "|---|---|" + "---|" * len(names),
@@ -246,6 +262,8 @@ def main() -> int:
     parser.add_argument("--replicas", type=int, default=3,
                         help="independent builds of each implementation, used in turn (averages where their "
                              "buffers land in memory)")
+    parser.add_argument("--blocks", type=int, default=1,
+                        help="split the rounds into this many blocks, each with fresh builds (more placements)")
     parser.add_argument("--zero-grad", choices=["none", "zeros"], default="none",
                         help="none: zero_grad() (torch's default); zeros: zero_grad(set_to_none=False)")
     parser.add_argument("--accumulate", type=int, default=1, help="backward calls per step")
@@ -254,8 +272,8 @@ def main() -> int:
                              "(checks flat.BIG_NUMEL)")
     parser.add_argument("--out", default=None, help="write the JSON result here")
     args = parser.parse_args()
-    if args.replicas < 1 or args.rounds < 1:
-        parser.error("--replicas and --rounds must be at least 1")
+    if min(args.replicas, args.rounds, args.blocks) < 1 or args.blocks > args.rounds:
+        parser.error("--replicas, --rounds and --blocks must be at least 1, and --blocks at most --rounds")
     for name in args.layouts.split(","):
         if name not in ("many-small", "big"):
             parser.error(f"--layouts: {name!r} unknown (allowed: many-small, big)")
