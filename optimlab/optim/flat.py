@@ -369,7 +369,9 @@ class FlatSegment:
         re-reads its inputs from cache, as the per-tensor path does with small tensors)."""
         if self.data.device.type == "cpu":
             prepare_heap()
-        chunk = eager_chunk(self.data.element_size()) if self.data.device.type == "cpu" else end - start
+            chunk = eager_chunk(self.data.element_size())
+        else:
+            chunk = end - start
         grad = self.grad.view(-1)
         new_keys = keys
         for begin in range(start, max(end, start + 1), max(chunk, 1)):  # an empty run still runs once
